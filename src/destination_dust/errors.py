@@ -16,10 +16,19 @@ from __future__ import annotations
 class DestinationError(Exception):
     failure_type = "system_error"
 
-    def __init__(self, message: str, *, internal: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        internal: str | None = None,
+        status: int | None = None,
+        error_type: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.internal = internal
+        self.status = status  # the HTTP status from Dust, when the error is an answer
+        self.error_type = error_type  # Dust's error.type, when the answer had Dust's envelope
 
 
 class ConfigError(DestinationError):
@@ -39,7 +48,4 @@ class SystemError_(DestinationError):  # noqa: N801 - the builtin name is taken
 
 
 class DustRequestError(SystemError_):
-    def __init__(self, message: str, *, status: int, error_type: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
+    """A request Dust refused for good (a 4xx that retrying cannot fix)."""

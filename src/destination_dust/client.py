@@ -1,0 +1,345 @@
+"""DustClient: the only code that speaks HTTP to Dust. One method per endpoint, one retry policy, one place
+where HTTP statuses become our errors (`classify`).
+
+Retries: timeouts, connection errors, 5xx and 429 are retried with exponential backoff and full jitter until
+`retry_deadline_seconds` have passed without a success on that request. Dust sends no Retry-After, so a 429
+waits for our rate window to free (see ratelimit.py). Any other 4xx is final. Every request is idempotent
+(deterministic document ids, row ids and table_id), so a retry after a lost answer is safe. The loop is
+written here rather than with tenacity because the wait after a 429 comes from the limiter's window, not
+from the attempt number.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from destination_dust import __version__
+from destination_dust.config import DustConfig
+from destination_dust.errors import (
+    ConfigError,
+    DestinationError,
+    DustAuthError,
+    DustRequestError,
+    TransientError,
+)
+from destination_dust.ratelimit import SlidingWindowLimiter
+from destination_dust.redact import REDACT
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class PayloadTooLarge(DustRequestError):
+    """413: the request body is over Dust's limit. Callers split the batch (rows) or shrink the document."""
+
+
+class DustQuotaError(ConfigError):
+    """403 data_source_quota_error / workspace_quota_error: the user must act (plan or storage)."""
+
+
+class DuplicateTableName(ConfigError):
+    """Dust's 500 'table names must be unique': another table (not ours) has that name."""
+
+
+@dataclass(frozen=True)
+class DustAnswer:
+    status: int
+    error_type: str | None
+    message: str
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> DustAnswer:
+        error_type: str | None = None
+        message = ""
+        try:
+            body = response.json()
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                error_type = body["error"].get("type")
+                message = str(body["error"].get("message") or "")
+        except ValueError:
+            message = response.text[:200]
+        return cls(response.status_code, error_type, REDACT(message)[:500])
+
+
+def _quote(segment: str) -> str:
+    """Path segments are percent-encoded entirely (`/`, `?`, `#`, `%` and `..` included), so an id such as
+    `../x` reaches Dust as one segment and lands as itself."""
+    encoded = quote(segment, safe="")
+    return encoded.replace(".", "%2E") if encoded in {".", ".."} else encoded
+
+
+def classify(answer: DustAnswer, what: str) -> DestinationError:
+    """Map a final (non-retryable, or out of retries) Dust answer to our error tree."""
+    error = _classify(answer, what)
+    error.status, error.error_type = answer.status, answer.error_type
+    return error
+
+
+def _classify(answer: DustAnswer, what: str) -> DestinationError:
+    detail = f"{what}: Dust answered {answer.status}"
+    if answer.error_type:
+        detail += f" {answer.error_type}"
+    if answer.message:
+        detail += f" ({answer.message})"
+    status, kind = answer.status, answer.error_type or ""
+    if status == 401:
+        return DustAuthError(f"{detail}. Check the api_key: it must be a valid key of this workspace.")
+    if status == 403 and kind in {"data_source_quota_error", "workspace_quota_error"}:
+        return DustQuotaError(
+            f"{detail}. The data source or workspace is over its plan's quota: raise the plan or lower "
+            "max_document_size_mb / remove data."
+        )
+    if status == 403:
+        return DustAuthError(
+            f"{detail}. The key may not write to this data source (connector-managed data sources refuse "
+            "documents; the key's group needs write access to the space)."
+        )
+    if status == 404:
+        return ConfigError(f"{detail}. Check workspace_id, space_id and data_source_id.")
+    if status == 413:
+        return PayloadTooLarge(f"{detail}. The request body is too large.", status=status, error_type=kind)
+    if status == 500 and "must be unique" in answer.message:
+        return DuplicateTableName(
+            f"{detail}. A table with this name exists in the data source but was not created by this "
+            "connector: change table_id_prefix or delete that table."
+        )
+    if status == 429 or status >= 500:
+        return TransientError(f"{detail}. Dust kept failing past the retry deadline; the sync can be retried.")
+    return DustRequestError(detail, status=status, error_type=kind)
+
+
+class DustClient:
+    def __init__(
+        self,
+        config: DustConfig,
+        http: httpx.Client | None = None,
+        *,
+        limiter: SlidingWindowLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.http = http or httpx.Client(
+            timeout=httpx.Timeout(config.request_timeout_seconds, connect=min(30.0, config.request_timeout_seconds)),
+            limits=httpx.Limits(
+                max_connections=config.max_concurrent_requests + 2,
+                max_keepalive_connections=config.max_concurrent_requests + 2,
+            ),
+        )
+        self.http.headers.update(
+            {
+                "Authorization": f"Bearer {config.api_key}",
+                "User-Agent": f"airbyte-destination-dust/{__version__}",
+                "Content-Type": "application/json",
+            }
+        )
+        self.limiter = limiter or SlidingWindowLimiter(config.document_upserts_per_minute)
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self.counters: dict[str, int] = {"requests": 0, "retries": 0, "rate_limited": 0}
+        ds = _quote(config.data_source_id)
+        self._ws = f"{config.base_url}/api/v1/w/{_quote(config.workspace_id)}"
+        self._space = f"{self._ws}/spaces/{_quote(config.space_id)}"
+        self._ds = f"{self._space}/data_sources/{ds}"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.counters[key] = self.counters.get(key, 0) + 1
+
+    # -- the one request loop ----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        body: Any = None,
+        params: Any = None,
+        rate_limited: bool = False,
+        ok_statuses: Sequence[int] = (),
+        retry: bool = True,
+    ) -> httpx.Response:
+        """Send one request with retries. Returns the 2xx response (or one whose status is in ok_statuses);
+        raises a DestinationError otherwise. `what` names the request in errors (never the key)."""
+        content = orjson.dumps(body) if body is not None else None
+        deadline = time.monotonic() + self.config.retry_deadline_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            if rate_limited:
+                self.limiter.acquire()
+            self._count("requests")
+            try:
+                response = self.http.request(method, url, content=content, params=params)
+            except httpx.TransportError as exc:  # timeouts, resets, refused connections
+                if not retry or time.monotonic() >= deadline:
+                    raise TransientError(
+                        f"{what}: could not reach Dust at {self.config.base_url} "
+                        f"({type(exc).__name__}: {REDACT(str(exc))[:200]}) and the retry deadline passed."
+                    ) from None
+                self._backoff(attempt, deadline, f"{what}: {type(exc).__name__}")
+                continue
+            status = response.status_code
+            if 200 <= status < 300 or status in ok_statuses:
+                if rate_limited:
+                    self.limiter.on_success()
+                return response
+            answer = DustAnswer.of(response)
+            if status not in RETRYABLE_STATUS or not retry or _is_final_500(answer):
+                raise classify(answer, what)
+            if time.monotonic() >= deadline:
+                raise classify(answer, what)
+            if status == 429:
+                self._count("rate_limited")
+                wait = self.limiter.on_rejected() if rate_limited else 0.0
+                self._backoff(attempt, deadline, f"{what}: 429", floor=wait)
+            else:
+                self._backoff(attempt, deadline, f"{what}: {status}")
+
+    def _backoff(self, attempt: int, deadline: float, why: str, floor: float = 0.0) -> None:
+        """Exponential backoff with full jitter (0.5 s base, 30 s cap), never past the deadline."""
+        self._count("retries")
+        delay = max(floor, random.uniform(0, min(30.0, 0.5 * 2 ** min(attempt, 10))))
+        delay = min(delay, max(0.0, deadline - time.monotonic()))
+        if attempt in (1, 5, 20) or attempt % 50 == 0:
+            logger.info("retrying %s (attempt %d, waiting %.1fs)", why, attempt, delay)
+        self._sleep(delay)
+
+    def _json(self, response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise DustRequestError(
+                f"Dust answered {response.status_code} with a body that is not JSON: is base_url "
+                f"({self.config.base_url}) a Dust server?",
+                status=response.status_code,
+            ) from None
+
+    # -- read-only (check) --------------------------------------------------------------------------------
+
+    def list_spaces(self) -> list[dict[str, Any]]:
+        response = self.request("GET", f"{self._ws}/spaces", what="list spaces", retry=False)
+        return list(self._json(response).get("spaces", []))
+
+    def list_data_sources(self, *, retry: bool = True) -> list[dict[str, Any]]:
+        response = self.request(
+            "GET", f"{self._space}/data_sources", what="list data sources of the space", retry=retry
+        )
+        return list(self._json(response).get("data_sources", []))
+
+    # -- documents ----------------------------------------------------------------------------------------
+
+    def document_url(self, document_id: str) -> str:
+        return f"{self._ds}/documents/{_quote(document_id)}"
+
+    def upsert_document(self, document_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.request(
+            "POST",
+            self.document_url(document_id),
+            what=f"upsert document {document_id!r}",
+            body=body,
+            rate_limited=True,
+        )
+        result: dict[str, Any] = self._json(response) or {}
+        return result
+
+    def delete_document(self, document_id: str) -> None:
+        self.request("DELETE", self.document_url(document_id), what=f"delete document {document_id!r}")
+
+    def get_documents(self, document_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Documents by id (missing ones are simply absent). Listing is not rate limited."""
+        if not document_ids:
+            return []
+        params = [("document_ids", d) for d in document_ids] + [("limit", str(len(document_ids)))]
+        response = self.request("GET", f"{self._ds}/documents", what="look up documents", params=params)
+        return list(self._json(response).get("documents", []))
+
+    def list_documents(self, *, limit: int = 500, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        response = self.request(
+            "GET",
+            f"{self._ds}/documents",
+            what="list documents",
+            params={"limit": str(limit), "offset": str(offset)},
+        )
+        body = self._json(response)
+        return list(body.get("documents", [])), int(body.get("total") or 0)
+
+    # -- tables and rows -------------------------------------------------------------------------------------
+
+    def table_url(self, table_id: str) -> str:
+        return f"{self._ds}/tables/{_quote(table_id)}"
+
+    def upsert_table(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.request("POST", f"{self._ds}/tables", what=f"upsert table {body.get('name')!r}", body=body)
+        table: dict[str, Any] = (self._json(response) or {}).get("table", {})
+        return table
+
+    def get_table(self, table_id: str) -> dict[str, Any] | None:
+        response = self.request("GET", self.table_url(table_id), what=f"get table {table_id!r}", ok_statuses=(404,))
+        if response.status_code == 404:
+            return None
+        table: dict[str, Any] = self._json(response).get("table", {})
+        return table
+
+    def list_tables(self) -> list[dict[str, Any]]:
+        response = self.request("GET", f"{self._ds}/tables", what="list tables")
+        return list(self._json(response).get("tables", []))
+
+    def delete_table(self, table_id: str) -> None:
+        self.request("DELETE", self.table_url(table_id), what=f"delete table {table_id!r}", ok_statuses=(404,))
+
+    def upsert_rows(self, table_id: str, rows: Sequence[Mapping[str, Any]], *, truncate: bool = False) -> None:
+        self.request(
+            "POST",
+            f"{self.table_url(table_id)}/rows",
+            what=f"upsert {len(rows)} rows into table {table_id!r}",
+            body={"rows": rows, "truncate": truncate},
+        )
+
+    def upsert_rows_raw(self, table_id: str, body: bytes, count: int) -> None:
+        """Rows already serialized (the batcher measured the bytes): avoids encoding twice."""
+        self.request(
+            "POST",
+            f"{self.table_url(table_id)}/rows",
+            what=f"upsert {count} rows into table {table_id!r}",
+            body=orjson.Fragment(body),
+        )
+
+    def list_rows(self, table_id: str, *, limit: int = 1000, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        response = self.request(
+            "GET",
+            f"{self.table_url(table_id)}/rows",
+            what=f"list rows of table {table_id!r}",
+            params={"limit": str(limit), "offset": str(offset)},
+        )
+        body = self._json(response)
+        return list(body.get("rows", [])), int(body.get("total") or 0)
+
+    def delete_row(self, table_id: str, row_id: str) -> None:
+        self.request(
+            "DELETE",
+            f"{self.table_url(table_id)}/rows/{_quote(row_id)}",
+            what=f"delete row {row_id!r} of table {table_id!r}",
+            ok_statuses=(404,),
+        )
+
+
+def _is_final_500(answer: DustAnswer) -> bool:
+    """Dust maps some permanent failures to 500: retrying them only burns the deadline."""
+    return answer.status == 500 and "must be unique" in answer.message

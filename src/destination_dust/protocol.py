@@ -1,0 +1,181 @@
+"""Airbyte messages in and out: a streaming stdin reader and a thread-safe, redacting stdout writer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import orjson
+
+from destination_dust.redact import REDACT
+
+logger = logging.getLogger("destination_dust")
+
+KNOWN_TYPES = frozenset(
+    {"RECORD", "STATE", "LOG", "TRACE", "CONTROL", "SPEC", "CONNECTION_STATUS", "CATALOG", "DESTINATION_CATALOG"}
+)
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    body: dict[str, Any]  # the whole parsed message
+    raw: bytes  # the line as received (STATE lines are echoed from it)
+
+
+def read_messages(stream: IO[bytes]) -> Iterator[Message]:
+    """Parse JSON lines lazily. Blank lines, non-JSON lines and unknown types are skipped with a short warning
+    that never quotes the line (it may hold customer data)."""
+    skipped_reported: set[str] = set()
+    for number, line in enumerate(stream, start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            body = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            _warn_once(skipped_reported, "json", f"skipped input line {number}: not JSON (further ones not reported)")
+            continue
+        kind = body.get("type") if isinstance(body, dict) else None
+        if not isinstance(kind, str) or kind not in KNOWN_TYPES:
+            _warn_once(
+                skipped_reported,
+                "type",
+                f"skipped input line {number}: not an Airbyte message (further ones not reported)",
+            )
+            continue
+        yield Message(kind, body, line)
+
+
+def _warn_once(seen: set[str], key: str, text: str) -> None:
+    if key not in seen:
+        seen.add(key)
+        logger.warning(text)
+
+
+class Output:
+    """Writes Airbyte messages to stdout, one JSON line each, under a lock (worker threads log too).
+    Every line goes through the redactor; STATE lines are flushed at once (the platform commits on them)."""
+
+    def __init__(self, stream: IO[bytes] | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stdout.buffer
+        self._lock = threading.Lock()
+
+    def write_line(self, line: bytes, *, flush: bool = False) -> None:
+        line = REDACT.bytes(line)
+        with self._lock:
+            self._stream.write(line + b"\n")
+            if flush:
+                self._stream.flush()
+
+    def message(self, message: dict[str, Any], *, flush: bool = False) -> None:
+        self.write_line(orjson.dumps(message, default=str), flush=flush)
+
+    def log(self, level: str, text: str) -> None:
+        self.message({"type": "LOG", "log": {"level": level, "message": REDACT(text)}}, flush=True)
+
+    def trace_error(self, text: str, failure_type: str, internal: str | None = None) -> None:
+        error: dict[str, Any] = {"message": REDACT(text), "failure_type": failure_type}
+        if internal:
+            error["internal_message"] = REDACT(internal)
+        self.message(
+            {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": time.time() * 1000, "error": error}},
+            flush=True,
+        )
+
+    def flush(self) -> None:
+        with self._lock:
+            self._stream.flush()
+
+
+class AirbyteLogHandler(logging.Handler):
+    """Routes `logging` records to Airbyte LOG messages (stderr is not read by every platform)."""
+
+    LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "CRITICAL": "FATAL"}
+
+    def __init__(self, output: Output) -> None:
+        super().__init__()
+        self.output = output
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info and record.levelno >= logging.ERROR:
+                text += "\n" + self.formatException(record.exc_info)
+            self.output.log(self.LEVELS.get(record.levelname, "INFO"), text)
+        except Exception:  # noqa: BLE001 - logging must never break the sync
+            self.handleError(record)
+
+
+def setup_logging(output: Output) -> None:
+    root = logging.getLogger()
+    root.handlers[:] = [AirbyteLogHandler(output)]
+    root.setLevel(logging.INFO)
+    # httpx logs every request at INFO: too chatty for a sync of 100k rows
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+# -- STATE echo --------------------------------------------------------------------------------------
+
+
+def _object_members(text: str, start: int) -> tuple[dict[str, tuple[int, int]], int, int]:
+    """Spans of the members of the JSON object that starts at `start` (whitespace skipped).
+    Returns ({key: (value_start, value_end)}, position after '{', position of '}')."""
+    decoder = json.JSONDecoder()
+    ws = " \t\r\n"
+    i = start
+    while text[i] in ws:
+        i += 1
+    if text[i] != "{":
+        raise ValueError("not an object")
+    open_end = i + 1
+    i += 1
+    members: dict[str, tuple[int, int]] = {}
+    while True:
+        while text[i] in ws:
+            i += 1
+        if text[i] == "}":
+            return members, open_end, i
+        if text[i] == ",":
+            i += 1
+            continue
+        key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+        while text[i] in ws:
+            i += 1
+        i += 1  # ':'
+        while text[i] in ws:
+            i += 1
+        _, end = decoder.raw_decode(text, i)
+        members[key] = (i, end)
+        i = end
+
+
+def with_destination_stats(raw: bytes, record_count: int | None) -> bytes:
+    """The STATE line as received, byte for byte, with `state.destinationStats` set when a count is given.
+    Only the stats member is touched, so unknown fields (the platform's `id`) and formatting survive."""
+    if record_count is None:
+        return raw
+    try:
+        text = raw.decode("utf-8")
+        top, _, _ = _object_members(text, 0)
+        if "state" not in top:
+            return raw
+        state_start, _ = top["state"]
+        members, open_end, close = _object_members(text, state_start)
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return raw  # cannot add it exactly: leave the line untouched
+    stats = '{"recordCount":' + repr(float(record_count)) + "}"
+    if "destinationStats" in members:
+        begin, end = members["destinationStats"]
+        text = text[:begin] + stats + text[end:]
+    else:
+        separator = "," if members else ""
+        text = text[:open_end] + '"destinationStats":' + stats + separator + text[open_end:]
+    return text.encode("utf-8")

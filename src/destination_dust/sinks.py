@@ -1,0 +1,292 @@
+"""One sink per configured stream: records in, Dust requests out (through the pipeline).
+
+Both sinks share one interface: `add(data, emitted_at)`, `flush()`, `on_stream_complete()`, `finish()`, and
+`outstanding()` (the futures a STATE of this stream must wait for). They hold at most one batch in memory;
+everything else is in the pipeline, which bounds bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from destination_dust.catalog import StreamConfig
+from destination_dust.client import DustClient, PayloadTooLarge
+from destination_dust.config import DustConfig
+from destination_dust.documents import DocumentRenderer, DocumentUpsert
+from destination_dust.errors import DustRequestError
+from destination_dust.pipeline import Pipeline
+from destination_dust.tables import TableMapper
+
+logger = logging.getLogger(__name__)
+
+DOCUMENT_BATCH = 100  # documents per skip-unchanged lookup
+CDC_DELETED = "_ab_cdc_deleted_at"
+
+
+@dataclass
+class SyncStats:
+    """Counters shared by every sink (updated from worker threads)."""
+
+    read: int = 0
+    committed: int = 0
+    skipped_unchanged: int = 0
+    deleted: int = 0
+    truncated: int = 0
+    coerced: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass
+class SinkContext:
+    config: DustConfig
+    client: DustClient
+    pipeline: Pipeline
+    stats: SyncStats
+
+
+class StreamSink(ABC):
+    def __init__(self, stream: StreamConfig, ctx: SinkContext) -> None:
+        self.stream = stream
+        self.ctx = ctx
+        self._outstanding: set[Future[Any]] = set()
+        self._lock = threading.Lock()
+
+    def _submit(self, fn: Callable[[], Any], *, size: int = 0, after: list[Future[Any]] | None = None) -> Future[Any]:
+        future = self.ctx.pipeline.submit(fn, size=size, after=after or [])
+        with self._lock:
+            self._outstanding.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[Any]) -> None:
+        if future.exception() is None:
+            with self._lock:
+                self._outstanding.discard(future)
+        # failed futures stay: every later STATE of this stream must stay blocked
+
+    def outstanding(self) -> list[Future[Any]]:
+        with self._lock:
+            return list(self._outstanding)
+
+    def is_deletion(self, data: Mapping[str, Any]) -> bool:
+        return bool(self.stream.primary_key) and bool(data.get(CDC_DELETED))
+
+    @abstractmethod
+    def add(self, data: dict[str, Any], emitted_at: int | None) -> None: ...
+
+    @abstractmethod
+    def flush(self) -> None: ...
+
+    def on_stream_complete(self) -> None:
+        self.flush()
+
+    def finish(self) -> None:
+        self.flush()
+
+
+class DocumentSink(StreamSink):
+    """Each record is one document upsert (or a delete for a CDC tombstone). Within a batch the last record of
+    an id wins; across batches, requests for one id run in order (each waits for the previous one)."""
+
+    def __init__(self, stream: StreamConfig, ctx: SinkContext) -> None:
+        super().__init__(stream, ctx)
+        self.renderer = DocumentRenderer(stream, ctx.config)
+        self._batch: dict[str, DocumentUpsert | None] = {}  # None = delete
+        self._batch_records = 0
+        self._last_for_id: dict[str, Future[Any]] = {}
+
+    def add(self, data: dict[str, Any], emitted_at: int | None) -> None:
+        if self.is_deletion(data):
+            document_id = self.renderer.document_id(data)
+            self._batch.pop(document_id, None)
+            self._batch[document_id] = None
+        else:
+            document = self.renderer.render(data, emitted_at)
+            for warning in document.warnings:
+                logger.warning(warning)
+            if document.truncated:
+                self.ctx.stats.add(truncated=1)
+            self._batch.pop(document.document_id, None)  # re-insert: order of the latest occurrence
+            self._batch[document.document_id] = document
+        self._batch_records += 1
+        if len(self._batch) >= DOCUMENT_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._batch:
+            self._batch_records = 0
+            return
+        batch, self._batch = self._batch, {}
+        superseded = self._batch_records - len(batch)  # records replaced by a later one of the same id
+        self._batch_records = 0
+        if superseded:
+            self.ctx.stats.add(committed=superseded)
+        upserts = [d for d in batch.values() if d is not None]
+        lookup = self._submit(lambda: self._unchanged_ids(upserts)) if upserts else None
+        self._prune_done()
+        for document_id, document in batch.items():
+            after = [f for f in (lookup, self._last_for_id.get(document_id)) if f is not None]
+            if document is None:
+                job = self._submit(lambda d=document_id: self._delete(d), after=after)
+            else:
+                job = self._submit(
+                    lambda d=document, lk=lookup: self._upsert(d, lk), size=document.size, after=after
+                )
+            self._last_for_id[document_id] = job
+
+    def _prune_done(self) -> None:
+        if len(self._last_for_id) > 4 * DOCUMENT_BATCH:
+            self._last_for_id = {k: f for k, f in self._last_for_id.items() if not f.done()}
+
+    def _unchanged_ids(self, documents: list[DocumentUpsert]) -> set[str]:
+        """Ids whose stored document already carries this content's fingerprint (and generation): reading is not
+        rate limited, upserting is, so a re-sync of unchanged records costs one GET per batch."""
+        wanted = {d.document_id: set(d.body.get("tags") or ()) for d in documents}
+        found = self.ctx.client.get_documents(list(wanted))
+        unchanged: set[str] = set()
+        for stored in found:
+            document_id = stored.get("document_id")
+            tags = wanted.get(document_id) if isinstance(document_id, str) else None
+            marker = {t for t in tags or () if t.startswith(("airbyte:fp:", "airbyte:generation:"))}
+            if marker and marker <= set(stored.get("tags") or ()):
+                unchanged.add(str(document_id))
+        return unchanged
+
+    def _upsert(self, document: DocumentUpsert, lookup: Future[set[str]] | None) -> None:
+        if lookup is not None and document.document_id in lookup.result():
+            self.ctx.stats.add(skipped_unchanged=1, committed=1)
+            return
+        try:
+            self.ctx.client.upsert_document(document.document_id, document.body)
+        except PayloadTooLarge as exc:
+            raise DustRequestError(
+                f"stream {self.stream.key}: document {document.document_id!r} is larger than Dust accepts "
+                f"({document.size} bytes): lower max_document_size_mb. {exc.message}"
+            ) from None
+        self.ctx.stats.add(committed=1)
+
+    def _delete(self, document_id: str) -> None:
+        self.ctx.client.delete_document(document_id)
+        self.ctx.stats.add(deleted=1, committed=1)
+
+
+class TableSink(StreamSink):
+    """One table per stream; rows go in byte- and row-bounded batches. A batch waits for the table upsert and
+    for any in-flight batch that holds one of its row ids (so the latest value of a row always wins)."""
+
+    def __init__(self, stream: StreamConfig, ctx: SinkContext, mapper: TableMapper) -> None:
+        super().__init__(stream, ctx)
+        self.mapper = mapper
+        self._table_future: Future[Any] | None = None
+        self._table_body: dict[str, Any] | None = None
+        self._rows: dict[str, bytes] = {}  # row_id -> serialized row, None-free
+        self._deletes: set[str] = set()
+        self._rows_bytes = 0
+        self._records = 0
+        self._in_flight: deque[tuple[Future[Any], frozenset[str]]] = deque()
+        self._ids_in_flight: dict[str, Future[Any]] = {}
+
+    def _ensure_table(self) -> Future[Any]:
+        body = self.mapper.table_body()
+        if self._table_future is None or body != self._table_body:
+            self._table_body = body
+            previous = [self._table_future] if self._table_future else []
+            self._table_future = self._submit(lambda b=body: self.ctx.client.upsert_table(b), after=previous)
+        return self._table_future
+
+    @property
+    def _max_bytes(self) -> int:
+        return self.ctx.config.table_batch_max_bytes - 64  # room for {"rows":[...],"truncate":false}
+
+    def add(self, data: dict[str, Any], emitted_at: int | None) -> None:
+        if self.is_deletion(data):
+            row_id = self.mapper.row_id(data)
+            self._drop_buffered(row_id)
+            self._deletes.add(row_id)
+        else:
+            row = self.mapper.to_row(data)
+            encoded = orjson.dumps({"row_id": row.row_id, "value": row.value})
+            if self._rows_bytes + len(encoded) + 1 > self._max_bytes:
+                self.flush()
+            self._drop_buffered(row.row_id)
+            self._deletes.discard(row.row_id)
+            self._rows[row.row_id] = encoded
+            self._rows_bytes += len(encoded) + 1
+        self._records += 1  # after any flush above, so superseded counts stay exact
+        if len(self._rows) >= self.ctx.config.table_batch_max_rows:
+            self.flush()
+
+    def _drop_buffered(self, row_id: str) -> None:
+        old = self._rows.pop(row_id, None)
+        if old is not None:
+            self._rows_bytes -= len(old) + 1
+
+    def flush(self) -> None:
+        if not self._rows and not self._deletes:
+            return
+        table = self._ensure_table()
+        superseded = self._records - len(self._rows) - len(self._deletes)
+        if superseded:
+            self.ctx.stats.add(committed=superseded)
+        self._records = 0
+        rows, self._rows, self._rows_bytes = self._rows, {}, 0
+        deletes, self._deletes = self._deletes, set()
+        ids = frozenset(rows) | frozenset(deletes)
+        self._prune_in_flight()
+        after = [table] + list({self._ids_in_flight[i] for i in ids if i in self._ids_in_flight})
+        payload = list(rows.values())
+        size = sum(len(r) for r in payload)
+        job = self._submit(lambda: self._write(payload, sorted(deletes)), size=size, after=after)
+        self._in_flight.append((job, ids))
+        for row_id in ids:
+            self._ids_in_flight[row_id] = job
+
+    def _prune_in_flight(self) -> None:
+        while self._in_flight and self._in_flight[0][0].done():
+            job, ids = self._in_flight.popleft()
+            for row_id in ids:
+                if self._ids_in_flight.get(row_id) is job:
+                    del self._ids_in_flight[row_id]
+
+    def _write(self, rows: list[bytes], deletes: list[str]) -> None:
+        table_id = self.mapper.table.table_id
+        if rows:
+            self._upsert_split(table_id, rows)
+        for row_id in deletes:
+            self.ctx.client.delete_row(table_id, row_id)
+        self.ctx.stats.add(committed=len(rows) + len(deletes), deleted=len(deletes))
+
+    def _upsert_split(self, table_id: str, rows: list[bytes]) -> None:
+        """A 413 splits the batch in halves (a single row that is still too big is an error naming it)."""
+        body = b'{"rows":[' + b",".join(rows) + b'],"truncate":false}'
+        try:
+            self.ctx.client.upsert_rows_raw(table_id, body, len(rows))
+        except PayloadTooLarge:
+            if len(rows) == 1:
+                row_id = orjson.loads(rows[0]).get("row_id")
+                raise DustRequestError(
+                    f"stream {self.stream.key}: row {row_id!r} alone is larger than Dust accepts "
+                    f"({len(rows[0])} bytes); lower table_batch_max_bytes or drop wide fields."
+                ) from None
+            middle = len(rows) // 2
+            self._upsert_split(table_id, rows[:middle])
+            self._upsert_split(table_id, rows[middle:])
+
+    def finish(self) -> None:
+        self.flush()
+        if self._table_future is not None:
+            self._ensure_table()  # columns found in data after the first upsert update the description

@@ -1,0 +1,168 @@
+"""The `write` loop: read messages, route records to their stream's sink, gate STATE messages.
+
+    stdin -> read_messages -> RECORD -> sink of (namespace, stream) -> pipeline -> Dust
+                           -> STATE  -> flush the sinks it covers -> state gate -> stdout (once acknowledged)
+                           -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import IO, Any
+
+from destination_dust.catalog import StreamConfig, StreamKey
+from destination_dust.client import DustClient
+from destination_dust.config import DustConfig
+from destination_dust.pipeline import Pipeline
+from destination_dust.protocol import Message, Output, read_messages
+from destination_dust.sinks import DocumentSink, SinkContext, StreamSink, SyncStats, TableSink
+from destination_dust.state import RecordCounter, StateGate
+from destination_dust.tables import TableMapper, table_names
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY_SECONDS = 30.0
+MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
+
+
+class Writer:
+    def __init__(
+        self,
+        config: DustConfig,
+        streams: dict[StreamKey, StreamConfig],
+        output: Output,
+        client: DustClient | None = None,
+    ) -> None:
+        self.config = config
+        self.streams = streams
+        self.output = output
+        self.client = client or DustClient(config)
+        self.pipeline = Pipeline(config.max_concurrent_requests, MAX_BYTES_IN_FLIGHT)
+        self.gate = StateGate(output)
+        self.pipeline.on_done = self.gate.release_ready
+        self.stats = SyncStats()
+        self.counter = RecordCounter()
+        self.sinks = self._make_sinks()
+        self._unknown_streams: set[StreamKey] = set()
+        self._last_progress = time.monotonic()
+        self._started = time.monotonic()
+
+    def _make_sinks(self) -> dict[StreamKey, StreamSink]:
+        ctx = SinkContext(self.config, self.client, self.pipeline, self.stats)
+        tables = table_names(
+            [k for k, s in self.streams.items() if s.data_format == "tables"], self.config.table_id_prefix
+        )
+        sinks: dict[StreamKey, StreamSink] = {}
+        for key, stream in self.streams.items():
+            if stream.data_format == "tables":
+                sinks[key] = TableSink(stream, ctx, TableMapper(stream, self.config, tables[key]))
+            else:
+                sinks[key] = DocumentSink(stream, ctx)
+        return sinks
+
+    def run(self, stdin: IO[bytes]) -> None:
+        try:
+            self.consume(read_messages(stdin))
+            for sink in self.sinks.values():
+                sink.finish()
+            self.pipeline.wait_all()
+            self.pipeline.raise_if_failed()
+            self.gate.release_ready()
+            self._log_progress(final=True)
+        finally:
+            # let in-flight work end (its states may still be released), then stop the threads
+            self.pipeline.wait_all()
+            self.gate.release_ready()
+            self.pipeline.shutdown()
+            self.client.close()
+
+    def consume(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            if message.type == "RECORD":
+                self._on_record(message.body.get("record"))
+            elif message.type == "STATE":
+                self._on_state(message)
+            elif message.type == "TRACE":
+                self._on_trace(message.body.get("trace"))
+            self.pipeline.raise_if_failed()
+            if time.monotonic() - self._last_progress >= PROGRESS_EVERY_SECONDS:
+                self._log_progress()
+
+    def _stream_key(self, body: Any) -> StreamKey | None:
+        if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
+            return None
+        return StreamKey(body.get("namespace") or None, body["stream"])
+
+    def _on_record(self, record: Any) -> None:
+        key = self._stream_key(record)
+        sink = self.sinks.get(key) if key else None
+        self.stats.add(read=1)
+        if sink is None or not isinstance(record, dict):
+            self.counter.record(None)
+            if key is not None and key not in self._unknown_streams:
+                self._unknown_streams.add(key)
+                logger.warning("records of stream %s are skipped: the stream is not in the configured catalog", key)
+            return
+        data = record.get("data")
+        if not isinstance(data, dict):
+            self.counter.record(None)
+            logger.warning("a record of stream %s has no data object and was skipped", key)
+            return
+        assert key is not None
+        emitted_at = record.get("emitted_at")
+        sink.add(data, emitted_at if isinstance(emitted_at, int) else None)
+        self.counter.record(key)
+
+    def _on_state(self, message: Message) -> None:
+        state = message.body.get("state")
+        state = state if isinstance(state, dict) else {}
+        kind = state.get("type") or "LEGACY"
+        if kind == "STREAM":
+            stream = state.get("stream") if isinstance(state.get("stream"), dict) else {}
+            key = self._stream_key_of_descriptor(stream.get("stream_descriptor"))
+            sink = self.sinks.get(key) if key else None
+            if sink is not None and key is not None:
+                sink.flush()
+                self.gate.add(message.raw, sink.outstanding(), self.counter.take_stream(key))
+            else:
+                self.gate.add(message.raw, [], None)
+            return
+        deps = []
+        for sink in self.sinks.values():
+            sink.flush()
+            deps.extend(sink.outstanding())
+        self.gate.add(message.raw, deps, self.counter.take_all())
+
+    def _stream_key_of_descriptor(self, descriptor: Any) -> StreamKey | None:
+        if not isinstance(descriptor, dict) or not isinstance(descriptor.get("name"), str):
+            return None
+        return StreamKey(descriptor.get("namespace") or None, descriptor["name"])
+
+    def _on_trace(self, trace: Any) -> None:
+        if not isinstance(trace, dict) or trace.get("type") != "STREAM_STATUS":
+            return
+        status = trace.get("stream_status")
+        if not isinstance(status, dict) or status.get("status") != "COMPLETE":
+            return
+        key = self._stream_key_of_descriptor(status.get("stream_descriptor"))
+        sink = self.sinks.get(key) if key else None
+        if sink is not None:
+            sink.on_stream_complete()
+
+    def _log_progress(self, final: bool = False) -> None:
+        self._last_progress = now = time.monotonic()
+        s = self.stats
+        elapsed = max(0.001, now - self._started)
+        text = (
+            f"{'sync done' if final else 'progress'}: {s.read} records read, {s.committed} committed, "
+            f"{s.skipped_unchanged} unchanged skipped, {s.deleted} deleted, {s.truncated} truncated, "
+            f"{self.pipeline.in_flight} requests in flight, {s.committed / elapsed:.1f} records/s, "
+            f"{self.gate.emitted} states emitted, {self.client.counters.get('rate_limited', 0)} rate-limited answers"
+        )
+        limit = self.config.document_upserts_per_minute
+        if not final and limit and s.read > s.committed:
+            eta = (s.read - s.committed) / (limit / 60.0)
+            text += f", ETA for buffered documents ~{eta:.0f}s at {limit}/min"
+        logger.info(text)
