@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -37,9 +38,8 @@ def read_messages(stream: IO[bytes]) -> Iterator[Message]:
         line = line.strip()
         if not line:
             continue
-        try:
-            body = orjson.loads(line)
-        except orjson.JSONDecodeError:
+        body = parse_line(line)
+        if body is None:
             _warn_once(skipped_reported, "json", f"skipped input line {number}: not JSON (further ones not reported)")
             continue
         kind = body.get("type") if isinstance(body, dict) else None
@@ -51,6 +51,25 @@ def read_messages(stream: IO[bytes]) -> Iterator[Message]:
             )
             continue
         yield Message(kind, body, line)
+
+
+# orjson reads integers past 64 bits as floats (losing digits) and refuses NaN/Infinity, which Python
+# sources do emit; such lines go through the exact (slower) stdlib parser instead.
+_LONG_NUMBER = re.compile(rb"\d{20}")
+
+
+def parse_line(line: bytes) -> Any:
+    """One JSON line, exactly; None when it is not JSON."""
+    if not _LONG_NUMBER.search(line):
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        # invalid UTF-8 becomes U+FFFD: the record is kept, with the bad bytes marked
+        return json.loads(line.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None
 
 
 def _warn_once(seen: set[str], key: str, text: str) -> None:
