@@ -1,0 +1,462 @@
+"""Tables mode: one Dust table per stream, one row per record. Pure code: the sink does the HTTP.
+
+- `table_names` gives every stream a unique SQL name and a deterministic `table_id`.
+- `TableMapper` turns records into rows (`to_row`) and describes the table for the agent (`table_body`).
+  Columns come from the catalog's JSON schema first (order and types), then from fields found in the data,
+  appended in order of first appearance. Names are slugified (`FirstName` -> `first_name`) and made unique,
+  catalog columns first. Dust takes at most 512 columns: past 511, fields are folded into one JSON text
+  column, `_airbyte_extra`. Cells follow the column's declared type (see `cells` for the coercion policy).
+- `RowBatcher` groups rows into request bodies bounded by rows and bytes.
+
+Row ids come from `ids.row_id`: the escaped primary key, or without a key a hash of the record's content.
+So in a stream without a primary key, identical records get the same row id and become **one row** (resending
+a record is idempotent, but true duplicates are not counted twice), and a record that changes becomes a new
+row next to the old one.
+
+Naming decisions (`table_names`):
+- `name` = slug of `{prefix}{stream}`; when two namespaces in the catalog have streams with the same slug,
+  those streams become `{prefix}{namespace}_{stream}`. Remaining clashes get `_2`, `_3` in the order of
+  (namespace, stream), so one catalog always gives the same names.
+- `table_id` depends on the stream alone, never on the rest of the catalog: the plain `{prefix}{stream}` when
+  that is already a slug, no namespace is set and it is short; otherwise its slug (namespace included) plus
+  `-` and a hash of (prefix, namespace, stream). Slugs never contain `-`, so the two shapes cannot meet. If a
+  later catalog changes a stream's `name` (a second namespace appears), the upsert renames the same table
+  instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from destination_dust.catalog import StreamConfig, StreamKey, get_path
+from destination_dust.cells import Cell, Coerced, Converter, Kind, converter_for, json_text, kind_of
+from destination_dust.config import DustConfig
+from destination_dust.ids import row_id as make_row_id
+from destination_dust.slug import NameRegistry, is_slug, resolve_collisions, slugify
+
+MAX_COLUMNS = 512  # Dust core's MAX_TABLE_COLUMNS
+EXTRA_COLUMN = "_airbyte_extra"
+MAX_TABLE_ID_LENGTH = 128
+MAX_DESCRIPTION_CHARS = 4000  # the description is in every prompt that uses the table: keep it short
+_FIELD_NOTE_CHARS = 120
+_ID_HASH_CHARS = 12
+TRUNCATION_MARKER = " …[truncated by Airbyte: {} more characters]"
+
+
+# --- table names ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableName:
+    name: str  # the SQL identifier the agent queries; unique in the data source
+    table_id: str  # Dust's upsert key: stable across runs
+    title: str  # shown in Dust's UI
+
+
+def table_names(streams: Iterable[StreamKey], prefix: str) -> dict[StreamKey, TableName]:
+    """A unique name, a deterministic table_id and a title for each stream (rules in the module docstring)."""
+    keys = sorted(set(streams), key=_stream_order)
+    namespaces_by_slug: dict[str, set[str | None]] = {}
+    for key in keys:
+        namespaces_by_slug.setdefault(slugify(key.name), set()).add(key.namespace)
+    wanted = [_wanted_name(key, prefix, len(namespaces_by_slug[slugify(key.name)]) > 1) for key in keys]
+    names = resolve_collisions(wanted)
+    return {
+        key: TableName(name, table_id_for(key, prefix), str(key))
+        for key, name in zip(keys, names, strict=True)
+    }
+
+
+def _stream_order(key: StreamKey) -> tuple[str, str]:
+    return (key.namespace or "", key.name)
+
+
+def _wanted_name(key: StreamKey, prefix: str, with_namespace: bool) -> str:
+    middle = f"{key.namespace}_{key.name}" if with_namespace and key.namespace else key.name
+    return slugify(prefix + middle, fallback=slugify(prefix, fallback="table"))
+
+
+def table_id_for(key: StreamKey, prefix: str) -> str:
+    """Deterministic and injective over (prefix, namespace, stream); readable when the name is simple."""
+    plain = prefix + key.name
+    if key.namespace is None and is_slug(plain) and len(plain) <= MAX_TABLE_ID_LENGTH:
+        return plain
+    readable = slugify(prefix + (f"{key.namespace}_" if key.namespace else "") + key.name, fallback="table")
+    identity = orjson.dumps([prefix, key.namespace, key.name])
+    digest = hashlib.sha256(identity).hexdigest()[:_ID_HASH_CHARS]
+    head = readable[: MAX_TABLE_ID_LENGTH - _ID_HASH_CHARS - 1]
+    return f"{head}-{digest}"
+
+
+# --- rows -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    row_id: str
+    value: dict[str, Cell]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # the Dust column (a slug)
+    field: str  # the record's field name
+    kind: Kind
+    label: str  # the type as the description shows it ("integer", "date-time", "JSON text", ...)
+    note: str | None = None  # the JSON schema's description of the field, cut short
+
+
+class TableMapper:
+    """Maps one stream's records to rows of its table and describes that table. Not thread-safe: one sink
+    calls it. Columns only ever grow; `revision` counts them so the sink knows when to re-upsert the table
+    (the description lists the columns)."""
+
+    def __init__(self, stream: StreamConfig, config: DustConfig, table: TableName) -> None:
+        self.stream = stream
+        self.config = config
+        self.table = table
+        self.coercions: Counter[str] = Counter()  # column -> values sent as null or text against their type
+        self._columns: dict[str, Column] = {}  # by field name
+        self._converters: dict[str, Converter] = {}  # by field name
+        self._folded: list[str] = []  # fields beyond the column limit, in order of appearance
+        self._names = NameRegistry(reserved=[EXTRA_COLUMN])
+        self._notes: list[str] = []
+        self._description: tuple[int, str] | None = None
+        self._add_catalog_columns()
+
+    # columns
+
+    @property
+    def columns(self) -> list[Column]:
+        return list(self._columns.values())
+
+    @property
+    def revision(self) -> int:
+        """Grows whenever a column (or a folded field) is added: re-upsert the table when it changed."""
+        return len(self._columns) + len(self._folded)
+
+    def pop_notes(self) -> list[str]:
+        """Renames and warnings since the last call, for the sink to log once."""
+        notes, self._notes = self._notes, []
+        return notes
+
+    def _add_catalog_columns(self) -> None:
+        properties = self.stream.properties or {}
+        wanted = [slugify(str(field)) for field in properties]
+        # catalog names are resolved together, so a plain name later in the schema keeps it (avoid=...)
+        resolved = resolve_collisions(wanted, reserved=[EXTRA_COLUMN])
+        for field, name in zip(properties, resolved, strict=True):
+            self._add_column(str(field), name, properties[field], from_catalog=True)
+
+    def _add_column(self, field: str, wanted: str, schema: Any, from_catalog: bool) -> None:
+        if len(self._columns) >= MAX_COLUMNS - 1:  # the last slot is kept for the folded fields
+            if not self._folded:
+                self._notes.append(
+                    f"stream {self.stream.key}: more than {MAX_COLUMNS - 1} fields; field {field!r} and "
+                    f"later ones go into the JSON column {EXTRA_COLUMN} (Dust allows {MAX_COLUMNS} columns)"
+                )
+            self._folded.append(field)
+            return
+        name = self._names.claim(wanted)
+        if name != field:
+            self._notes.append(f"stream {self.stream.key}: field {field!r} is column {name}")
+        kind = kind_of(schema) if from_catalog else Kind.ANY
+        self._columns[field] = Column(
+            name, field, kind, _type_label(kind, schema, from_catalog), _field_note(schema)
+        )
+        self._converters[field] = converter_for(kind)
+
+    def _column_for(self, field: str) -> Column | None:
+        column = self._columns.get(field)
+        if column is None and field not in self._folded:
+            self._add_column(field, slugify(field), None, from_catalog=False)
+            column = self._columns.get(field)
+        return column
+
+    # rows
+
+    def row_id(self, data: Mapping[str, Any]) -> str:
+        """From the primary key; a content hash without one (or when every key value is missing)."""
+        if not self.stream.primary_key:
+            return make_row_id(None, data)
+        values = [get_path(data, path) for path in self.stream.primary_key]
+        if all(value is None for value in values):
+            return make_row_id(None, data)
+        return make_row_id(values, data)
+
+    def to_row(self, data: Mapping[str, Any]) -> Row:
+        value: dict[str, Cell] = {}
+        extra: dict[str, Any] = {}
+        for raw_field, raw in data.items():
+            field = str(raw_field)
+            column = self._column_for(field)
+            if column is None:
+                extra[field] = raw
+                continue
+            cell = self._converters[field](raw)
+            if isinstance(cell, Coerced):
+                self.coercions[column.name] += 1
+                cell = cell.value
+            value[column.name] = cell
+        if extra:
+            value[EXTRA_COLUMN] = json_text(extra)
+        return Row(self.row_id(data), value)
+
+    # the table
+
+    def table_body(self) -> dict[str, Any]:
+        """The POST .../tables body. Deterministic for the same catalog and the same columns seen."""
+        tags = [f"airbyte:stream:{self.stream.name}"]
+        if self.stream.namespace:
+            tags.append(f"airbyte:namespace:{self.stream.namespace}")
+        return {
+            "name": self.table.name,
+            "table_id": self.table.table_id,
+            "title": self.table.title,
+            "description": self.description(),
+            "tags": tags,
+        }
+
+    def description(self) -> str:
+        """What the agent reads next to the DBML: the stream, its key and cursor, and the columns."""
+        if self._description is None or self._description[0] != self.revision:
+            self._description = (self.revision, self._render_description())
+        return self._description[1]
+
+    def _render_description(self) -> str:
+        key = self.stream.key
+        where = f' (namespace "{key.namespace}")' if key.namespace else ""
+        lines = [f'Rows synced by Airbyte from stream "{key.name}"{where}, sync mode {_mode(self.stream)}.']
+        schema_note = _field_note(self.stream.json_schema)
+        if schema_note:
+            lines.append(f"Stream: {schema_note}")
+        if self.stream.primary_key:
+            lines.append(f"One row per primary key: {self._describe_paths(self.stream.primary_key)}.")
+        else:
+            lines.append("No primary key: identical records are stored once.")
+        if self.stream.cursor_field:
+            lines.append(f"Cursor (last update): {self._describe_paths((self.stream.cursor_field,))}.")
+        lines.append(
+            "Datetimes are UTC; JSON text columns hold objects or arrays (use json_extract). "
+            "Fields that never had a value are absent from the SQL schema."
+        )
+        lines.append("Columns (type, original field):")
+        footer = self._folded_line()
+        budget = MAX_DESCRIPTION_CHARS - sum(len(line) + 1 for line in lines) - len(footer) - 40
+        columns = list(self._columns.values())
+        for index, column in enumerate(columns):
+            line = _column_line(column)
+            if len(line) + 1 > budget:
+                lines.append(f"- and {len(columns) - index} more columns")
+                break
+            budget -= len(line) + 1
+            lines.append(line)
+        if footer:
+            lines.append(footer)
+        return "\n".join(lines)
+
+    def _describe_paths(self, paths: Sequence[Sequence[str]]) -> str:
+        described = []
+        for path in paths:
+            column = self._columns.get(path[0])
+            name = column.name if column else slugify(path[0])
+            inside = f" -> {'.'.join(path[1:])} (inside the JSON)" if len(path) > 1 else ""
+            described.append(name + inside)
+        return ", ".join(described)
+
+    def _folded_line(self) -> str:
+        if not self._folded:
+            return ""
+        return (
+            f"- {EXTRA_COLUMN}: JSON text with {len(self._folded)} more fields "
+            f"(Dust allows {MAX_COLUMNS} columns), keyed by the original field name"
+        )
+
+
+def _mode(stream: StreamConfig) -> str:
+    return {
+        "append": "append (rows accumulate)",
+        "append_dedup": "append_dedup (latest record per key)",
+        "overwrite": "overwrite (replaced on each sync)",
+    }.get(stream.destination_sync_mode, stream.destination_sync_mode)
+
+
+def _column_line(column: Column) -> str:
+    original = f', from "{column.field}"' if column.field != column.name else ""
+    note = f": {column.note}" if column.note else ""
+    return f"- {column.name} ({column.label}{original}){note}"
+
+
+def _type_label(kind: Kind, schema: Any, from_catalog: bool) -> str:
+    if not from_catalog:
+        return "found in the data"
+    airbyte_type = schema.get("airbyte_type") if isinstance(schema, Mapping) else None
+    if airbyte_type == "big_integer":
+        return "big integer as text"
+    if kind is Kind.STRING and isinstance(schema, Mapping) and schema.get("format") == "time":
+        return "time of day as text"
+    return "untyped" if kind is Kind.ANY else kind.label
+
+
+def _field_note(schema: Any) -> str | None:
+    """The schema's description (or title), on one line and cut short."""
+    if not isinstance(schema, Mapping):
+        return None
+    text = schema.get("description") or schema.get("title")
+    if not isinstance(text, str) or not text.strip():
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= _FIELD_NOTE_CHARS else text[: _FIELD_NOTE_CHARS - 1] + "…"
+
+
+# --- batches ----------------------------------------------------------------------------------------------
+
+_BODY_HEAD = b'{"rows":['
+_BODY_TAIL = b'],"truncate":false}'
+_BODY_OVERHEAD = len(_BODY_HEAD) + len(_BODY_TAIL)
+
+
+def encode_row(row: Row) -> bytes:
+    return orjson.dumps({"row_id": row.row_id, "value": row.value})
+
+
+@dataclass(frozen=True)
+class RowBatch:
+    rows: tuple[Row, ...]
+    encoded: tuple[bytes, ...]  # each row as sent, so the body is never serialized twice
+
+    @property
+    def size(self) -> int:
+        """Bytes of the body with truncate:false (truncate:true is one byte shorter)."""
+        return _BODY_OVERHEAD + sum(len(row) for row in self.encoded) + max(0, len(self.encoded) - 1)
+
+    def body(self, truncate: bool = False) -> bytes:
+        tail = b'],"truncate":true}' if truncate else _BODY_TAIL
+        return _BODY_HEAD + b",".join(self.encoded) + tail
+
+
+class RowBatcher:
+    """Collects rows into batches whose rows body is at most max_bytes and max_rows. A row id seen twice in
+    the pending batch keeps its last value (one request must not upsert a row twice). A row too big on its
+    own has its longest text cells truncated with a marker until it fits (counted in `truncated_rows`).
+
+        for row in rows:
+            if (batch := batcher.add(row)) is not None: send(batch)
+        if (batch := batcher.flush()) is not None: send(batch)
+    """
+
+    def __init__(self, max_rows: int, max_bytes: int) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        if max_bytes < _BODY_OVERHEAD + 256:
+            raise ValueError(f"max_bytes must be at least {_BODY_OVERHEAD + 256}")
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.truncated_rows = 0
+        self._rows: list[Row] = []
+        self._encoded: list[bytes] = []
+        self._index: dict[str, int] = {}  # row_id -> position in the pending batch
+        self._size = _BODY_OVERHEAD
+
+    @property
+    def pending_rows(self) -> int:
+        return len(self._rows)
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._size if self._rows else 0
+
+    def add(self, row: Row) -> RowBatch | None:
+        """Queue a row; returns a batch when one is complete (at most one per call)."""
+        encoded = encode_row(row)
+        if len(encoded) + _BODY_OVERHEAD > self.max_bytes:
+            row, encoded = fit_row(row, self.max_bytes - _BODY_OVERHEAD)
+            self.truncated_rows += 1
+        position = self._index.get(row.row_id)
+        if (
+            position is not None
+            and self._size - len(self._encoded[position]) + len(encoded) <= self.max_bytes
+        ):
+            self._size += len(encoded) - len(self._encoded[position])
+            self._rows[position], self._encoded[position] = row, encoded
+            return None
+        done = None
+        if self._rows and self._size + 1 + len(encoded) > self.max_bytes:
+            done = self.flush()
+        self._append(row, encoded)
+        if len(self._rows) >= self.max_rows:
+            # a full batch leaves now; the one already cut above cannot also be full (it had fewer rows)
+            return done or self.flush()
+        return done
+
+    def _append(self, row: Row, encoded: bytes) -> None:
+        self._index[row.row_id] = len(self._rows)
+        self._size += len(encoded) + (1 if self._rows else 0)
+        self._rows.append(row)
+        self._encoded.append(encoded)
+
+    def flush(self) -> RowBatch | None:
+        """The pending rows as a batch (None when there are none)."""
+        if not self._rows:
+            return None
+        batch = RowBatch(tuple(self._rows), tuple(self._encoded))
+        self._rows, self._encoded, self._index, self._size = [], [], {}, _BODY_OVERHEAD
+        return batch
+
+
+def batch_rows(rows: Iterable[Row], max_rows: int, max_bytes: int) -> Iterator[RowBatch]:
+    """All rows in bounded batches (see RowBatcher)."""
+    batcher = RowBatcher(max_rows, max_bytes)
+    for row in rows:
+        batch = batcher.add(row)
+        if batch is not None:
+            yield batch
+    last = batcher.flush()
+    if last is not None:
+        yield last
+
+
+def fit_row(row: Row, max_row_bytes: int) -> tuple[Row, bytes]:
+    """Shrink a row until its encoding is at most max_row_bytes: cut the longest text cell first (ending it
+    with a marker that says how much was cut), then, if text alone cannot make it fit, null the largest cells.
+    Raises ValueError only when even an all-null row is too big (max_row_bytes is then absurdly small)."""
+    value = dict(row.value)
+    originals = {name: cell for name, cell in value.items() if isinstance(cell, str)}
+    kept = {name: len(text) for name, text in originals.items()}  # characters kept of each original text
+    encoded = encode_row(Row(row.row_id, value))
+    while len(encoded) > max_row_bytes:
+        excess = len(encoded) - max_row_bytes
+        cuttable = [(len(str(value[name])), name) for name, keep in kept.items() if keep > 0]
+        if cuttable:
+            _, name = max(cuttable)
+            kept[name] = _keep_after_cut(originals[name], kept[name], excess)
+            value[name] = _with_marker(originals[name], kept[name])
+        else:
+            sized = [(len(orjson.dumps(cell)), name) for name, cell in value.items() if cell is not None]
+            if not sized:
+                raise ValueError(f"row {row.row_id!r} cannot fit in {max_row_bytes} bytes")
+            _, name = max(sized)
+            value[name] = None
+        encoded = encode_row(Row(row.row_id, value))
+    return Row(row.row_id, value), encoded
+
+
+def _keep_after_cut(original: str, keep: int, excess_bytes: int) -> int:
+    """How many characters of `original` to keep so that about excess_bytes (plus the marker) go away.
+    Always fewer than before, so fit_row ends."""
+    head = original[:keep]
+    bytes_per_char = max(1.0, len(orjson.dumps(head)) / max(1, keep))
+    marker_bytes = len(TRUNCATION_MARKER.encode("utf-8")) + 12
+    drop = math.ceil((excess_bytes + marker_bytes) / bytes_per_char)
+    return max(0, min(keep - 1, keep - drop))
+
+
+def _with_marker(original: str, keep: int) -> str:
+    return original[:keep] + TRUNCATION_MARKER.format(len(original) - keep)
