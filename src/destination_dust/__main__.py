@@ -22,7 +22,6 @@ from destination_dust.config import DustConfig, load_spec, parse_config, secret_
 from destination_dust.errors import ConfigError, DestinationError
 from destination_dust.protocol import Output, setup_logging
 from destination_dust.redact import REDACT
-from destination_dust.writer import Writer
 
 logger = logging.getLogger("destination_dust")
 
@@ -80,6 +79,8 @@ def main(argv: list[str], output: Output) -> int:
     streams = parse_catalog(_read_json(args.catalog, "catalog"), config.format_for)
     client = DustClient(config)
     preflight(client, config)  # a wrong key or data source fails here, before a record is read
+    from destination_dust.writer import Writer  # only `write` needs the sinks (and their imports)
+
     Writer(config, streams, output, client).run(sys.stdin.buffer)
     return 0
 
