@@ -3,9 +3,11 @@
 - `table_names` gives every stream a unique SQL name and a deterministic `table_id`.
 - `TableMapper` turns records into rows (`to_row`) and describes the table for the agent (`table_body`).
   Columns come from the catalog's JSON schema first (order and types), then from fields found in the data,
-  appended in order of first appearance. Names are slugified (`FirstName` -> `first_name`) and made unique,
-  catalog columns first. Dust takes at most 512 columns: past 511, fields are folded into one JSON text
-  column, `_airbyte_extra`. Cells follow the column's declared type (see `cells` for the coercion policy).
+  appended in order of first appearance. Names are slugified (`FirstName` -> `first_name`) and made unique
+  with `_2`, `_3`: catalog fields before fields found in the data, and among catalog fields one already
+  named like its slug first (`phone` keeps `phone`, `Phone #` becomes `phone_2`). Dust takes at most 512
+  columns: past 511, fields are folded into one JSON text column, `_airbyte_extra`, keyed by field name.
+  Cells follow the column's declared type (see `cells` for the coercion policy).
 - `RowBatcher` groups rows into request bodies bounded by rows and bytes.
 
 Row ids come from `ids.row_id`: the escaped primary key, or without a key a hash of the record's content.
@@ -48,6 +50,7 @@ MAX_DESCRIPTION_CHARS = 4000  # the description is in every prompt that uses the
 _FIELD_NOTE_CHARS = 120
 _ID_HASH_CHARS = 12
 TRUNCATION_MARKER = " …[truncated by Airbyte: {} more characters]"
+_MIN_CUTTABLE_CHARS = 2 * len(TRUNCATION_MARKER)
 
 
 # --- table names ------------------------------------------------------------------------------------------
@@ -149,11 +152,15 @@ class TableMapper:
 
     def _add_catalog_columns(self) -> None:
         properties = self.stream.properties or {}
-        wanted = [slugify(str(field)) for field in properties]
-        # catalog names are resolved together, so a plain name later in the schema keeps it (avoid=...)
-        resolved = resolve_collisions(wanted, reserved=[EXTRA_COLUMN])
-        for field, name in zip(properties, resolved, strict=True):
-            self._add_column(str(field), name, properties[field], from_catalog=True)
+        fields = [str(field) for field in properties]
+        wanted = [slugify(field) for field in fields]
+        # A field already named like its slug keeps it (`phone` beats `Phone #`); otherwise schema order.
+        # Resolving them all at once also keeps a suffix from taking a name that comes later (`a_2`).
+        order = sorted(range(len(fields)), key=lambda i: wanted[i] != fields[i])
+        resolved = resolve_collisions([wanted[i] for i in order], reserved=[EXTRA_COLUMN])
+        names = dict(zip(order, resolved, strict=True))
+        for index, (field, schema) in enumerate(properties.items()):
+            self._add_column(str(field), names[index], schema, from_catalog=True)
 
     def _add_column(self, field: str, wanted: str, schema: Any, from_catalog: bool) -> None:
         if len(self._columns) >= MAX_COLUMNS - 1:  # the last slot is kept for the folded fields
@@ -425,11 +432,12 @@ def batch_rows(rows: Iterable[Row], max_rows: int, max_bytes: int) -> Iterator[R
 
 def fit_row(row: Row, max_row_bytes: int) -> tuple[Row, bytes]:
     """Shrink a row until its encoding is at most max_row_bytes: cut the longest text cell first (ending it
-    with a marker that says how much was cut), then, if text alone cannot make it fit, null the largest cells.
-    Raises ValueError only when even an all-null row is too big (max_row_bytes is then absurdly small)."""
+    with a marker that says how much was cut), then, if text alone cannot make it fit, drop the largest cells
+    (a missing cell reads as null in Dust). Raises ValueError only when even an empty row is too big."""
     value = dict(row.value)
     originals = {name: cell for name, cell in value.items() if isinstance(cell, str)}
-    kept = {name: len(text) for name, text in originals.items()}  # characters kept of each original text
+    # characters kept of each text worth cutting (a short one would only grow by the marker)
+    kept = {name: len(text) for name, text in originals.items() if len(text) > _MIN_CUTTABLE_CHARS}
     encoded = encode_row(Row(row.row_id, value))
     while len(encoded) > max_row_bytes:
         excess = len(encoded) - max_row_bytes
@@ -439,11 +447,11 @@ def fit_row(row: Row, max_row_bytes: int) -> tuple[Row, bytes]:
             kept[name] = _keep_after_cut(originals[name], kept[name], excess)
             value[name] = _with_marker(originals[name], kept[name])
         else:
-            sized = [(len(orjson.dumps(cell)), name) for name, cell in value.items() if cell is not None]
+            sized = [(len(orjson.dumps(cell)) + len(name), name) for name, cell in value.items()]
             if not sized:
                 raise ValueError(f"row {row.row_id!r} cannot fit in {max_row_bytes} bytes")
             _, name = max(sized)
-            value[name] = None
+            del value[name]
         encoded = encode_row(Row(row.row_id, value))
     return Row(row.row_id, value), encoded
 
