@@ -1,0 +1,33 @@
+"""The emulator's ASGI application: the Dust API under ``/api/``, control routes under
+``/__emulator/``, and a slot for a UI mounted at ``/__emulator/ui``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+
+from .control import control_routes
+from .dispatch import DustApiApp
+from .state import EmulatorState
+
+UI_PREFIX = "/__emulator/ui"
+
+
+def create_app(state: EmulatorState, extra_routes: list[BaseRoute] | None = None) -> Any:
+    """Build the ASGI app. ``extra_routes`` (e.g. a UI page) are mounted under ``/__emulator/ui``."""
+    routes = control_routes(state)
+    if extra_routes:
+        routes.append(Mount(UI_PREFIX, routes=extra_routes))
+    control = Starlette(routes=routes)
+    api = DustApiApp(state)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # The API bypasses Starlette's router: it routes on raw_path so encoded ids stay intact.
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await api(scope, receive, send)
+        else:
+            await control(scope, receive, send)
+
+    return app

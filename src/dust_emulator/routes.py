@@ -1,0 +1,578 @@
+"""Handlers of the emulated Dust public API (``/api/v1/w/{wId}/...``).
+
+Each handler receives a ``Call`` (the authenticated request) and returns ``(status, body)``; it
+raises ``DustApiError`` for error answers. Handlers follow the order of checks of Dust's Hono
+routes (reference §8) and translate store errors into the status each Dust endpoint uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import validation
+from .errors import DustApiError, InvalidCell, NotFound, TableNameConflict, data_source_not_found, internal_error
+from .jsvalues import clean_timestamp, utf16_len
+from .source_url import InvalidUrl, standardize_source_url
+from .state import EmulatorState
+from .store import CHUNK_CHARS, DUST_TABLE_MIME_TYPE, random_sid
+
+MAX_TITLE_LENGTH = 512
+
+
+@dataclass
+class Call:
+    state: EmulatorState
+    method: str
+    workspace_id: str
+    params: dict[str, str]
+    query: list[tuple[str, str]]
+    json_body: Any
+    key: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_system(self) -> bool:
+        return bool(self.key["is_system"])
+
+    def query_value(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+    def query_values(self, name: str) -> list[str]:
+        return [value for key, value in self.query if key == name]
+
+
+Handler = Callable[[Call], Awaitable[tuple[int, Any]]]
+
+
+# ---- shapes -----------------------------------------------------------------------------------
+
+
+def data_source_type(ds: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": ds["id"],
+        "sId": ds["sid"],
+        "createdAt": ds["created"],
+        "name": ds["name"],
+        "description": ds["description"],
+        "assistantDefaultSelected": False,
+        "dustAPIProjectId": ds["project_id"],
+        "dustAPIDataSourceId": ds["core_id"],
+        "connectorId": ds["connector_id"],
+        "connectorProvider": ds["connector_provider"],
+        "editedByUser": None,
+    }
+
+
+def space_type(space: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "createdAt": space["created"],
+        "groupIds": [],
+        "isRestricted": space["kind"] == "system",
+        "kind": space["kind"],
+        "name": space["name"],
+        "sId": space["sid"],
+        "updatedAt": space["created"],
+    }
+
+
+def _chunks(text: str) -> list[dict[str, Any]]:
+    import hashlib
+
+    return [
+        {"text": piece, "hash": hashlib.sha256(piece.encode()).hexdigest(), "offset": index}
+        for index, piece in enumerate(text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS))
+    ]
+
+
+def core_document(ds: dict[str, Any], doc: dict[str, Any], *, with_chunks: bool = False) -> dict[str, Any]:
+    return {
+        "data_source_id": ds["core_id"],
+        "created": doc["created"],
+        "document_id": doc["document_id"],
+        "timestamp": doc["timestamp"],
+        "parents": doc["parents"],
+        "parent_id": doc["parent_id"],
+        "tags": doc["tags"],
+        "source_url": doc["source_url"],
+        "hash": doc["hash"],
+        "text_size": doc["text_size"],
+        "chunk_count": doc["chunk_count"],
+        "chunks": _chunks(doc["text"]) if with_chunks else [],
+        "title": doc["title"],
+        "mime_type": doc["mime_type"],
+        "text": doc["text"],
+    }
+
+
+def table_shape(table: dict[str, Any], *, with_parent_id: bool) -> dict[str, Any]:
+    shape = {
+        "name": table["name"],
+        "table_id": table["table_id"],
+        "description": table["description"],
+        "schema": table["schema"],
+        "timestamp": table["timestamp"],
+        "tags": table["tags"],
+        "parents": table["parents"],
+        "mime_type": table["mime_type"],
+        "title": table["title"],
+    }
+    if with_parent_id:
+        shape["parent_id"] = table["parent_id"]
+    return shape
+
+
+def section_full_text(root: dict[str, Any]) -> str:
+    """Dust's ``sectionFullText``: prefix + content of every section, depth first, no separator."""
+    parts: list[str] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        parts.append((node.get("prefix") or "") + (node.get("content") or ""))
+        stack.extend(reversed(node.get("sections") or []))
+    return "".join(parts)
+
+
+# ---- lookups ----------------------------------------------------------------------------------
+
+
+def resolve_data_source(call: Call) -> dict[str, Any]:
+    """Dust's DS lookup: by sId or name; the legacy (space-less) paths use the global space for
+    regular keys and the data source's own space for system keys."""
+    store = call.state.store
+    ds = store.find_data_source(call.workspace_id, call.params["dsId"])
+    space_id = call.params.get("spaceId")
+    if space_id is None:
+        if call.is_system:
+            space_id = ds["space"] if ds else None
+        else:
+            global_space = store.global_space(call.workspace_id)
+            space_id = global_space["sid"] if global_space else None
+    if ds is None or ds["space"] != space_id:
+        raise data_source_not_found()
+    space = store.get_space(ds["space"])
+    if space is None or (space["kind"] == "system" and not call.is_system):
+        raise data_source_not_found()
+    if space["kind"] == "conversations":
+        raise DustApiError(404, "space_not_found", "The space you're trying to access was not found")
+    return ds
+
+
+# ---- spaces and data sources ------------------------------------------------------------------
+
+
+async def list_spaces(call: Call) -> tuple[int, Any]:
+    kinds_param = call.query_value("kinds")
+    kinds = set(kinds_param.split(",")) if kinds_param else None
+    spaces = [
+        space_type(space)
+        for space in call.state.store.list_spaces(call.workspace_id)
+        if (call.is_system or space["kind"] != "system") and (kinds is None or space["kind"] in kinds)
+    ]
+    return 200, {"spaces": spaces}
+
+
+async def list_data_sources(call: Call) -> tuple[int, Any]:
+    space = call.state.store.get_space(call.params["spaceId"])
+    if (
+        space is None
+        or space["workspace"] != call.workspace_id
+        or space["kind"] == "conversations"
+        or (space["kind"] == "system" and not call.is_system)
+    ):
+        raise DustApiError(404, "space_not_found", "The space you requested was not found.")
+    data_sources = call.state.store.list_data_sources(space["sid"])
+    return 200, {"data_sources": [data_source_type(ds) for ds in data_sources]}
+
+
+# ---- documents --------------------------------------------------------------------------------
+
+
+async def get_document(call: Call) -> tuple[int, Any]:
+    ds = resolve_data_source(call)
+    try:
+        doc = call.state.store.get_document(ds["id"], call.params["documentId"])
+    except NotFound as exc:
+        raise DustApiError(
+            400,
+            "data_source_error",
+            "There was an error retrieving the data source document.",
+            data_source_error={"code": exc.code, "message": exc.message},
+        ) from exc
+    return 200, {"document": core_document(ds, doc)}
+
+
+async def upsert_document(call: Call) -> tuple[int, Any]:
+    state, document_id = call.state, call.params["documentId"]
+    body = validation.document_body(call.json_body)
+    ds = resolve_data_source(call)
+    if ds["connector_id"] and not call.is_system:
+        raise DustApiError(403, "data_source_auth_error", "You cannot upsert a document on a managed data source.")
+    if not call.is_system and not state.limiter.try_acquire(f"upsert-document-w-{call.workspace_id}"):
+        raise DustApiError(
+            429, "rate_limit_error", "You have reached the maximum number of 120 upserts per minute."
+        )
+    source_url = None
+    if body["source_url"]:
+        try:
+            source_url = standardize_source_url(body["source_url"])
+        except InvalidUrl as exc:
+            raise validation_error("Invalid request body, `source_url` if provided must be a valid URL.") from exc
+    if isinstance(body["text"], str):
+        section: dict[str, Any] | None = {"prefix": None, "content": body["text"], "sections": []}
+    else:
+        section = body["section"] or None
+    if not section:
+        raise validation_error("Invalid request body, `text` or `section` must be provided.")
+    full_text = body["text"] if isinstance(body["text"], str) else section_full_text(section)
+    size_mb = state.settings.doc_size_limit_mb
+    text_length = utf16_len(full_text)
+    if size_mb != -1 and text_length > 1024 * 1024 * size_mb:
+        shown_mb = int(size_mb) if float(size_mb).is_integer() else size_mb
+        raise DustApiError(
+            403,
+            "data_source_quota_error",
+            f"Data sources document upload size is limited to {shown_mb}MB on your current plan. "
+            f"You are attempting to upload {text_length} bytes. "
+            "Contact support@dust.tt if you want to increase it.",
+        )
+    _check_hierarchy(call, body, document_id, "document_id")
+    title_param = body["title"]
+    if title_param and utf16_len(title_param) > MAX_TITLE_LENGTH:
+        raise validation_error(f"Invalid title: title too long (max {MAX_TITLE_LENGTH} characters).")
+
+    tags: list[str] = list(body["tags"]) if body["tags"] else []
+    title_in_tags = next((t[6:].strip() for t in tags if t.startswith("title:")), None)
+    title = (title_param or "").strip() or title_in_tags or document_id
+    if not title_in_tags:
+        tags.append(f"title:{title}")
+    # Dust only sends the title tag to core when the caller sent a tags array (§8.4).
+    stored_tags = tags if body["tags"] is not None else []
+
+    def write() -> dict[str, Any]:
+        return state.store.upsert_document(
+            ds["id"],
+            document_id,
+            text=full_text,
+            section=None if isinstance(body["text"], str) else section,
+            title=title,
+            mime_type=body["mime_type"] if body["mime_type"] is not None else "application/octet-stream",
+            source_url=source_url,
+            tags=stored_tags,
+            parents=body["parents"] or [document_id],
+            parent_id=body["parent_id"] or None,
+            timestamp=clean_timestamp(body["timestamp"]),
+        )
+
+    if body["async"] is True:
+        delay = state.settings.async_delay_ms / 1000.0
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, write)
+        else:
+            write()
+        return 200, {"document": {"document_id": document_id}}
+    doc = write()
+    if body["light_document_output"] is True:
+        document: dict[str, Any] = {
+            key: doc[key] for key in ("hash", "text_size", "chunk_count", "token_count", "created")
+        }
+    else:
+        document = core_document(ds, doc, with_chunks=True)
+    return 200, {"document": document, "data_source": data_source_type(ds)}
+
+
+def validation_error(message: str) -> DustApiError:
+    return DustApiError(400, "invalid_request_error", message)
+
+
+def _check_hierarchy(call: Call, body: dict[str, Any], node_id: str, id_name: str) -> None:
+    """Regular keys may not set parents (even ``[]``, which is truthy in JS) or a parent_id."""
+    parents, parent_id = body["parents"], body["parent_id"]
+    if not call.is_system and parents is not None:
+        raise validation_error(
+            "Setting a custom hierarchy is not supported yet. Please omit the parents field."
+        )
+    if not call.is_system and parent_id:
+        raise validation_error(
+            "Setting a custom hierarchy is not supported yet. Please omit the parent_id field."
+        )
+    if parents is not None:
+        if len(parents) == 0:
+            raise validation_error("Invalid parents: parents must have at least one element.")
+        if parents[0] != node_id:
+            raise validation_error(f"Invalid parents: parents[0] should be equal to {id_name}.")
+        if (len(parents) >= 2 or parent_id is not None) and (parents[1] if len(parents) > 1 else None) != parent_id:
+            raise validation_error("Invalid parent id: parents[1] and parent_id should be equal.")
+
+
+async def delete_document(call: Call) -> tuple[int, Any]:
+    ds = resolve_data_source(call)
+    if ds["connector_id"] and not call.is_system:
+        raise DustApiError(
+            403, "data_source_auth_error", "You cannot delete a document from a managed data source."
+        )
+    call.state.store.delete_document(ds["id"], call.params["documentId"])
+    return 200, {"document": {"document_id": call.params["documentId"]}}
+
+
+async def list_documents(call: Call) -> tuple[int, Any]:
+    limit = validation.non_negative_int_query(dict(call.query), "limit", 10)
+    offset = validation.non_negative_int_query(dict(call.query), "offset", 0)
+    ds = resolve_data_source(call)
+    documents, total = call.state.store.list_documents(
+        ds["id"], limit, offset, call.query_values("document_ids") or None
+    )
+    return 200, {"documents": [core_document(ds, doc) for doc in documents], "total": total}
+
+
+async def search(call: Call) -> tuple[int, Any]:
+    query = call.query_value("query")
+    top_k_raw = call.query_value("top_k")
+    issues = []
+    if query is None:
+        issues.append('Required at "query"')
+    top_k = _coerce_number(top_k_raw)
+    if top_k is None:
+        issues.append('Expected number, received nan at "top_k"')
+    stamps = {name: _coerce_number(call.query_value(name)) for name in ("timestamp_gt", "timestamp_lt")}
+    for name, value in stamps.items():
+        if call.query_value(name) is not None and value is None:
+            issues.append(f'Expected number, received nan at "{name}"')
+    if issues:
+        raise validation_error("Invalid query parameters: Validation error: " + "; ".join(issues))
+    assert query is not None and top_k is not None
+    # z.coerce.boolean(): any non-empty string (even "false") is true.
+    full_text = bool(call.query_value("full_text"))
+    ds = resolve_data_source(call)
+    results = call.state.store.search_documents(
+        ds["id"],
+        query,
+        max(0, int(top_k)),
+        tags_in=call.query_values("tags_in") or None,
+        tags_not=call.query_values("tags_not") or None,
+        timestamp_gt=None if stamps["timestamp_gt"] is None else int(stamps["timestamp_gt"]),
+        timestamp_lt=None if stamps["timestamp_lt"] is None else int(stamps["timestamp_lt"]),
+    )
+    documents = []
+    for doc, score in results:
+        shaped = core_document(ds, doc, with_chunks=True)
+        shaped["chunks"] = [chunk | {"score": score} for chunk in shaped["chunks"][:1]]
+        if not full_text:
+            shaped["text"] = None
+        documents.append(shaped)
+    return 200, {"documents": documents}
+
+
+def _coerce_number(raw: str | None) -> float | None:
+    """``z.coerce.number()``: Number(raw); NaN fails (a missing value is NaN too)."""
+    if raw is None:
+        return None
+    try:
+        return float(raw.strip()) if raw.strip() else 0.0
+    except ValueError:
+        return None
+
+
+# ---- tables -----------------------------------------------------------------------------------
+
+
+async def list_tables(call: Call) -> tuple[int, Any]:
+    ds = resolve_data_source(call)
+    tables = call.state.store.list_tables(ds["id"])
+    return 200, {"tables": [table_shape(t, with_parent_id=True) for t in tables]}
+
+
+async def upsert_table(call: Call) -> tuple[int, Any]:
+    body = validation.table_body(call.json_body)
+    ds = resolve_data_source(call)
+    if call.is_system:
+        if not body["mime_type"]:
+            raise validation_error("Invalid request body: mimeType must be provided.")
+        if not body["title"]:
+            raise validation_error("Invalid request body: title must be provided.")
+        mime_type = body["mime_type"]
+    else:
+        if body["mime_type"]:
+            raise validation_error("Invalid request body: mimeType must not be provided.")
+        mime_type = DUST_TABLE_MIME_TYPE
+    tags = body["tags"]
+    title_in_tags = next((t[6:].strip() for t in tags or [] if t.startswith("title:")), None)
+    title = body["title"].strip() or title_in_tags or body["name"].strip() or "Untitled Document"
+    table_id = body["table_id"] or random_sid()
+    _check_hierarchy(call, body, table_id, "table_id")
+    try:
+        table = call.state.store.upsert_table(
+            ds["id"],
+            table_id,
+            name=body["name"],
+            description=body["description"],
+            title=title,
+            timestamp=clean_timestamp(body["timestamp"]),
+            tags=tags or [],
+            parents=body["parents"] or [table_id],
+            parent_id=body["parent_id"],
+            mime_type=mime_type,
+            source_url=body["source_url"],
+            remote_table_id=body["remote_database_table_id"],
+            remote_secret_id=body["remote_database_secret_id"],
+        )
+    except TableNameConflict as exc:
+        raise internal_error(
+            "Failed to upsert table (table names must be unique).",
+            data_source_error={"code": "internal_server_error", "message": f"Failed to upsert table: {exc}"},
+        ) from exc
+    return 200, {"table": table_shape(table, with_parent_id=False)}
+
+
+async def get_table(call: Call) -> tuple[int, Any]:
+    ds = resolve_data_source(call)
+    try:
+        table = call.state.store.get_table(ds["id"], call.params["tId"])
+    except NotFound as exc:
+        raise DustApiError(404, "table_not_found", "Failed to get table.") from exc
+    return 200, {"table": table_shape(table, with_parent_id=True)}
+
+
+async def delete_table(call: Call) -> tuple[int, Any]:
+    ds = resolve_data_source(call)
+    try:
+        call.state.store.delete_table(ds["id"], call.params["tId"])
+    except NotFound as exc:
+        raise DustApiError(404, "table_not_found", "The table you requested was not found.") from exc
+    return 200, None  # Dust answers ctx.body(null, 200): an empty body
+
+
+async def upsert_table_csv(call: Call) -> tuple[int, Any]:
+    resolve_data_source(call)
+    if not call.is_system:
+        raise DustApiError(403, "invalid_oauth_token_error", "Only system keys can perform this action.")
+    raise validation_error("The emulator does not implement CSV table uploads.")
+
+
+# ---- rows -------------------------------------------------------------------------------------
+
+
+async def upsert_rows(call: Call) -> tuple[int, Any]:
+    rows, truncate = validation.rows_body(call.json_body)
+    ds = resolve_data_source(call)
+    store, table_id = call.state.store, call.params["tId"]
+    try:
+        store.upsert_rows(ds["id"], table_id, rows, truncate)
+        table = store.get_table(ds["id"], table_id)
+    except (NotFound, InvalidCell) as exc:
+        # Dust's front maps every core error of this endpoint to a 500.
+        raise internal_error("Failed to upsert database rows.") from exc
+    return 200, {
+        "table": {
+            "name": table["name"],
+            "table_id": table["table_id"],
+            "description": table["description"],
+            "schema": table["schema"],
+        }
+    }
+
+
+async def list_rows(call: Call) -> tuple[int, Any]:
+    limit = validation.non_negative_int_query(dict(call.query), "limit", 10)
+    offset = validation.non_negative_int_query(dict(call.query), "offset", 0)
+    ds = resolve_data_source(call)
+    try:
+        rows, total = call.state.store.list_rows(ds["id"], call.params["tId"], limit, offset)
+    except NotFound as exc:
+        raise internal_error("Failed to list database rows.") from exc
+    return 200, {"rows": rows, "offset": offset, "limit": limit, "total": total}
+
+
+async def get_row(call: Call) -> tuple[int, Any]:
+    ds = resolve_data_source(call)
+    try:
+        row = call.state.store.get_row(ds["id"], call.params["tId"], call.params["rId"])
+    except NotFound as exc:
+        raise internal_error("Failed to get row.") from exc
+    return 200, {"row": row}
+
+
+async def delete_row(call: Call) -> tuple[int, Any]:
+    ds = resolve_data_source(call)
+    try:
+        call.state.store.delete_row(ds["id"], call.params["tId"], call.params["rId"])
+    except NotFound as exc:
+        raise DustApiError(404, "table_not_found", "The table you requested was not found.") from exc
+    return 200, {"success": True}
+
+
+# ---- route table ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    segments: tuple[str, ...]  # after /api/v1/w/{wId}; "{name}" segments are parameters
+    handler: Handler
+    kind: str  # route kind used by counters and fault scoping
+    body_limit: str | None = None  # "documents" or "tables": which body limit applies
+
+    @property
+    def template(self) -> str:
+        return "/" + "/".join(self.segments)
+
+
+def _data_source_routes(prefix: tuple[str, ...]) -> list[Route]:
+    docs = (*prefix, "documents")
+    tables = (*prefix, "tables")
+    rows = (*tables, "{tId}", "rows")
+    return [
+        Route("GET", docs, list_documents, "documents"),
+        Route("GET", (*docs, "{documentId}"), get_document, "documents"),
+        Route("POST", (*docs, "{documentId}"), upsert_document, "documents", "documents"),
+        Route("DELETE", (*docs, "{documentId}"), delete_document, "documents"),
+        Route("GET", tables, list_tables, "tables"),
+        Route("POST", tables, upsert_table, "tables", "tables"),
+        Route("POST", (*tables, "csv"), upsert_table_csv, "tables", "tables"),
+        Route("GET", (*tables, "{tId}"), get_table, "tables"),
+        Route("DELETE", (*tables, "{tId}"), delete_table, "tables"),
+        Route("GET", rows, list_rows, "rows"),
+        Route("POST", rows, upsert_rows, "rows", "tables"),
+        Route("GET", (*rows, "{rId}"), get_row, "rows"),
+        Route("DELETE", (*rows, "{rId}"), delete_row, "rows"),
+        Route("GET", (*prefix, "search"), search, "search"),
+    ]
+
+
+ROUTES: list[Route] = [
+    Route("GET", ("spaces",), list_spaces, "spaces"),
+    Route("GET", ("spaces", "{spaceId}", "data_sources"), list_data_sources, "data_sources"),
+    *_data_source_routes(("spaces", "{spaceId}", "data_sources", "{dsId}")),
+    *_data_source_routes(("data_sources", "{dsId}")),
+]
+
+
+def match_route(method: str, segments: list[str]) -> tuple[Route, dict[str, str]] | None:
+    """Find the route for decoded path segments. Literal segments win over parameters
+    (``tables/csv`` before ``tables/{tId}``)."""
+    best: tuple[Route, dict[str, str]] | None = None
+    best_literals = -1
+    for route in ROUTES:
+        if route.method != method or len(route.segments) != len(segments):
+            continue
+        params: dict[str, str] = {}
+        literals = 0
+        for pattern, value in zip(route.segments, segments):
+            if pattern.startswith("{"):
+                if value == "":
+                    break
+                params[pattern[1:-1]] = value
+            elif pattern == value:
+                literals += 1
+            else:
+                break
+        else:
+            if literals > best_literals:
+                best, best_literals = (route, params), literals
+    return best
+

@@ -1,0 +1,130 @@
+"""Run the emulator with uvicorn, either in the foreground (the CLI: SIGINT/SIGTERM stop it
+cleanly) or in a background thread (fast test fixtures)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from starlette.routing import BaseRoute
+
+from .app import create_app
+from .limits import FaultSettings
+from .state import EmulatorState, Settings
+from .store import Store
+
+
+def build_state(
+    db: str = ":memory:",
+    settings: Settings | None = None,
+    faults: FaultSettings | None = None,
+    seed: bool = True,
+) -> EmulatorState:
+    state = EmulatorState(Store(db), settings, faults)
+    if seed:
+        state.seed = state.store.ensure_default_seed()
+    return state
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Lets a restarted emulator take its old port back while old connections sit in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class EmulatorServer:
+    def __init__(
+        self,
+        state: EmulatorState,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        access_log: bool = False,
+        extra_routes: list[BaseRoute] | None = None,
+    ) -> None:
+        self.state = state
+        self.socket = bind_socket(host, port)
+        self.host = host
+        self.port = int(self.socket.getsockname()[1])
+        shown_host = f"[{host}]" if ":" in host else host
+        self.base_url = f"http://{shown_host}:{self.port}"
+        state.base_url = self.base_url
+        config = uvicorn.Config(
+            create_app(state, extra_routes),
+            log_level="warning",
+            access_log=access_log,  # uvicorn's access log never includes headers (no API keys)
+            lifespan="off",
+            http="h11",
+            loop="asyncio",
+            timeout_graceful_shutdown=3,
+        )
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    async def _serve(self, on_ready: Callable[[], None] | None) -> None:
+        task = asyncio.create_task(self.server.serve(sockets=[self.socket]))
+        while not self.server.started and not task.done():
+            await asyncio.sleep(0.01)
+        if self.server.started and on_ready is not None:
+            on_ready()
+        await task
+
+    def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve until SIGINT/SIGTERM (uvicorn installs the handlers in the main thread)."""
+        try:
+            asyncio.run(self._serve(on_ready))
+        finally:
+            self.state.store.close()
+
+    def start_in_thread(self, timeout_s: float = 10.0) -> EmulatorServer:
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._serve(ready.set)), name="dust-emulator", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(timeout_s):
+            raise RuntimeError("dust-emulator did not start in time")
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self.state.store.close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def quiet_uvicorn_errors() -> None:
+    """Injected connection resets make uvicorn log scary lines; they are expected."""
+
+    class _DropExpected(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "returned without starting response" not in record.getMessage()
+
+    logging.getLogger("uvicorn.error").addFilter(_DropExpected())
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()
