@@ -1,0 +1,236 @@
+"""What this sync has sent, per stream, kept on disk so that memory stays bounded however many records come.
+
+Two uses:
+- the clean-up after `COMPLETE` (sweep.py) must never remove a document or row that this sync sent, even when
+  it was skipped as unchanged: it asks `contains_many` for each listed page;
+- `append_dedup` with a cursor keeps, per key, the cursor of the record that won so far, so that a later
+  record with an older cursor does not overwrite it (`accept`).
+
+One SQLite file in a private temporary directory (stdlib sqlite3, no journal, no fsync: it only lives as long
+as the process). Writes are buffered in memory per stream (`PENDING_MAX` entries) and go to SQLite in one
+`executemany`; lookups read the buffer first. One connection behind one lock: the reader thread adds, a
+worker thread running a sweep reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+import sqlite3
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+PENDING_MAX = 5000
+_SQL_VARIABLES = 500  # ids per IN (...) query; old SQLite builds allow 999 variables
+_MISSING = object()
+
+
+class SeenStore:
+    """The file and the connection shared by every stream of one `write` run. Create per-stream views with
+    `stream(name)`; call `close()` at the end (it also runs at garbage collection or interpreter exit)."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        self._directory = directory
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._path: Path | None = None
+        self._streams: dict[str, SeenIds] = {}
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        """Created on first use (callers hold the lock), so a run without keyed sweeps never touches disk."""
+        if self._conn is None:
+            path = Path(tempfile.mkdtemp(prefix="destination-dust-seen-", dir=self._directory))
+            conn = sqlite3.connect(path / "seen.sqlite3", check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=OFF")
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA cache_size=-16000")  # at most ~16 MB of page cache
+            conn.execute(
+                "CREATE TABLE seen (stream INTEGER NOT NULL, id TEXT NOT NULL, cursor BLOB,"
+                " PRIMARY KEY (stream, id)) WITHOUT ROWID"
+            )
+            self._conn, self._path = conn, path
+            self._finalizer = weakref.finalize(self, _cleanup, conn, path)
+        return self._conn
+
+    def stream(self, name: str) -> SeenIds:
+        """The view of one stream (the same object for the same name)."""
+        with self._lock:
+            view = self._streams.get(name)
+            if view is None:
+                view = self._streams[name] = SeenIds(self, len(self._streams) + 1)
+        return view
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def close(self) -> None:
+        with self._lock:
+            if self._finalizer is not None:
+                self._finalizer()
+            self._conn = None
+
+    # used by SeenIds, under the lock
+
+    def _write(self, stream: int, entries: dict[str, bytes | None]) -> None:
+        with self._lock:
+            self._connection().executemany(
+                "INSERT OR REPLACE INTO seen (stream, id, cursor) VALUES (?, ?, ?)",
+                [(stream, i, c) for i, c in entries.items()],
+            )
+
+    def _cursor(self, stream: int, item: str) -> object:
+        with self._lock:
+            if self._conn is None:
+                return _MISSING
+            row = self._conn.execute(
+                "SELECT cursor FROM seen WHERE stream = ? AND id = ?", (stream, item)
+            ).fetchone()
+        return _MISSING if row is None else row[0]
+
+    def _present(self, stream: int, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        with self._lock:
+            if self._conn is None:
+                return found
+            for start in range(0, len(ids), _SQL_VARIABLES):
+                chunk = ids[start : start + _SQL_VARIABLES]
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT id FROM seen WHERE stream = ? AND id IN ({marks})",  # noqa: S608 - only "?" marks
+                    (stream, *chunk),
+                )
+                found.update(r[0] for r in rows)
+        return found
+
+    def _count(self, stream: int) -> int:
+        with self._lock:
+            if self._conn is None:
+                return 0
+            row = self._conn.execute("SELECT COUNT(*) FROM seen WHERE stream = ?", (stream,)).fetchone()
+        return int(row[0])
+
+
+def _cleanup(conn: sqlite3.Connection, path: Path) -> None:
+    conn.close()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class SeenIds:
+    """One stream's ids (and, for dedup, the winning cursor of each). `add`/`accept` from one thread only."""
+
+    def __init__(self, store: SeenStore, number: int) -> None:
+        self._store = store
+        self._number = number
+        self._pending: dict[str, bytes | None] = {}
+        self._pending_lock = threading.Lock()
+
+    def add(self, item: str, cursor: bytes | None = None) -> None:
+        with self._pending_lock:
+            self._pending[item] = cursor
+            full = len(self._pending) >= PENDING_MAX
+        if full:
+            self.flush()
+
+    def accept(self, item: str, cursor: Any) -> bool:
+        """Dedup by cursor: record `item` with `cursor` and return True, unless a record of this item already
+        seen in this sync has a newer cursor (then return False and keep the stored one). Equal cursors: the
+        later record wins, as in Airbyte's own dedup (cursor, then extraction order)."""
+        with self._pending_lock:
+            stored = self._pending.get(item, _MISSING)
+        if stored is _MISSING:
+            stored = self._store._cursor(self._number, item)
+        if stored is not _MISSING:
+            previous = orjson.loads(stored) if isinstance(stored, bytes) else None
+            if is_older(cursor, previous):
+                return False
+        self.add(item, _encode(cursor))
+        return True
+
+    def flush(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        if pending:
+            self._store._write(self._number, pending)
+
+    def contains_many(self, ids: Iterable[str]) -> set[str]:
+        """The subset of `ids` that this stream has seen in this sync."""
+        wanted = list(dict.fromkeys(ids))
+        with self._pending_lock:
+            found = {i for i in wanted if i in self._pending}
+        rest = [i for i in wanted if i not in found]
+        return found | self._store._present(self._number, rest) if rest else found
+
+    def __len__(self) -> int:
+        self.flush()
+        return self._store._count(self._number)
+
+
+def _encode(cursor: Any) -> bytes | None:
+    if cursor is None:
+        return None
+    try:
+        return orjson.dumps(cursor, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return orjson.dumps(str(cursor))
+
+
+# -- cursor order --------------------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if not (isinstance(value, float) and math.isnan(value)) else None
+
+
+def _datetime(value: str) -> dt.datetime | None:
+    text = value.strip()
+    if len(text) < 10 or not text[:4].isdigit():
+        return None
+    text = text.replace(" ", "T", 1) if len(text) > 10 and text[10] == " " else text
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        # Python 3.10 accepts only 0, 3 or 6 fraction digits: cut or pad to microseconds
+        head, dot, tail = text.partition(".")
+        if not dot:
+            return None
+        digits = len(tail) - len(tail.lstrip("0123456789"))
+        fraction = (tail[:digits] + "000000")[:6]
+        try:
+            parsed = dt.datetime.fromisoformat(f"{head}.{fraction}{tail[digits:]}")
+        except ValueError:
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def is_older(new: Any, old: Any) -> bool:
+    """Is cursor `new` strictly older than `old`? Numbers compare as numbers, ISO-8601 dates and times as
+    instants (naive ones as UTC), other strings as strings. A null cursor is older than any value (Airbyte
+    dedups with `ORDER BY cursor DESC NULLS LAST`). Values of different kinds cannot be ordered: then the
+    later record wins (False)."""
+    if new is None:
+        return old is not None
+    if old is None:
+        return False
+    a, b = _number(new), _number(old)
+    if a is not None and b is not None:
+        return a < b
+    if isinstance(new, str) and isinstance(old, str):
+        da, db = _datetime(new), _datetime(old)
+        if da is not None and db is not None:
+            return da < db
+        if da is None and db is None:
+            return new < old
+    return False
