@@ -292,6 +292,16 @@ def datetime_cell(epoch_ms: int) -> DatetimeCell | Coerced:
 
 def parse_iso_epoch_ms(text: str) -> int | None:
     """Epoch milliseconds of an ISO-8601 date or date-time; naive times are UTC. None when unparseable."""
+    try:  # the C parser handles the common shapes fast; the regex below covers the rest (and Python 3.10)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return _parse_iso_slowly(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_UTC)
+    return _timedelta_ms(moment - _EPOCH)
+
+
+def _parse_iso_slowly(text: str) -> int | None:
     match = _ISO.match(text)
     if not match:
         return None
@@ -376,6 +386,8 @@ def to_datetime(value: Any) -> Cell | Coerced:
 
 def to_text(value: Any) -> Cell | Coerced:
     """STRING/JSON cells: always text, so the column never flips type in Dust."""
+    if type(value) is str:
+        return clean_text(value)
     if value is None:
         return None
     return scalar_text(value)

@@ -127,8 +127,8 @@ class TableMapper:
         self.table = table
         self.coercions: Counter[str] = Counter()  # column -> values sent as null or text against their type
         self._columns: dict[str, Column] = {}  # by field name
-        self._converters: dict[str, Converter] = {}  # by field name
-        self._folded: list[str] = []  # fields beyond the column limit, in order of appearance
+        self._slots: dict[str, tuple[str, Converter]] = {}  # field -> (column name, converter)
+        self._folded: dict[str, None] = {}  # fields beyond the column limit, in order of appearance
         self._names = NameRegistry(reserved=[EXTRA_COLUMN])
         self._notes: list[str] = []
         self._description: tuple[int, str] | None = None
@@ -169,7 +169,7 @@ class TableMapper:
                     f"stream {self.stream.key}: more than {MAX_COLUMNS - 1} fields; field {field!r} and "
                     f"later ones go into the JSON column {EXTRA_COLUMN} (Dust allows {MAX_COLUMNS} columns)"
                 )
-            self._folded.append(field)
+            self._folded[field] = None
             return
         name = self._names.claim(wanted)
         if name != field:
@@ -178,14 +178,14 @@ class TableMapper:
         self._columns[field] = Column(
             name, field, kind, _type_label(kind, schema, from_catalog), _field_note(schema)
         )
-        self._converters[field] = converter_for(kind)
+        self._slots[field] = (name, converter_for(kind))
 
-    def _column_for(self, field: str) -> Column | None:
-        column = self._columns.get(field)
-        if column is None and field not in self._folded:
+    def _slot_for_new_field(self, raw_field: Any) -> tuple[str, Converter] | None:
+        """The slot of a field not seen yet (it becomes a column), or None when it is folded."""
+        field = str(raw_field)
+        if field not in self._slots and field not in self._folded:
             self._add_column(field, slugify(field), None, from_catalog=False)
-            column = self._columns.get(field)
-        return column
+        return self._slots.get(field)
 
     # rows
 
@@ -201,17 +201,19 @@ class TableMapper:
     def to_row(self, data: Mapping[str, Any]) -> Row:
         value: dict[str, Cell] = {}
         extra: dict[str, Any] = {}
-        for raw_field, raw in data.items():
-            field = str(raw_field)
-            column = self._column_for(field)
-            if column is None:
-                extra[field] = raw
+        slots = self._slots  # the hot loop: one dict lookup and one converter call per field
+        for field, raw in data.items():
+            slot = slots.get(field) or self._slot_for_new_field(field)
+            if slot is None:
+                extra[str(field)] = raw
                 continue
-            cell = self._converters[field](raw)
+            name, convert = slot
+            cell = convert(raw)
             if isinstance(cell, Coerced):
-                self.coercions[column.name] += 1
-                cell = cell.value
-            value[column.name] = cell
+                self.coercions[name] += 1
+                value[name] = cell.value
+            else:
+                value[name] = cell
         if extra:
             value[EXTRA_COLUMN] = json_text(extra)
         return Row(self.row_id(data), value)
