@@ -295,13 +295,14 @@ def parse_iso_epoch_ms(text: str) -> int | None:
     try:  # the C parser handles the common shapes fast; the regex below covers the rest (and Python 3.10)
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        return _parse_iso_slowly(text)
+        return parse_iso_fallback(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_UTC)
     return _timedelta_ms(moment - _EPOCH)
 
 
-def _parse_iso_slowly(text: str) -> int | None:
+def parse_iso_fallback(text: str) -> int | None:
+    """The regex parser: spaces around, `UTC`/`GMT`, leap seconds, and all of ISO on Python 3.10."""
     match = _ISO.match(text)
     if not match:
         return None

@@ -24,6 +24,7 @@ from destination_dust.cells import (
     is_valid_cell,
     kind_of,
     parse_iso_epoch_ms,
+    parse_iso_fallback,
     to_any,
     to_boolean,
     to_datetime,
@@ -194,6 +195,8 @@ def test_boolean_cells() -> None:
 )
 def test_iso_datetimes(text: str, iso: str) -> None:
     assert to_datetime(text) == dt_cell(iso)
+    # the regex fallback alone (what Python 3.10's stricter fromisoformat leaves to it) agrees
+    assert parse_iso_fallback(text) == dt_cell(iso)["epoch"]
 
 
 @pytest.mark.parametrize("bad", ["not a date", "2024-13-01", "2024-02-30", "24-01-01", "", "   "])
