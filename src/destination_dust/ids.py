@@ -6,13 +6,20 @@ outside `[A-Za-z0-9_.]` become `%XX` (UTF-8 bytes). An empty string is `~e`, a n
 (namespace, stream, key) always give distinct ids, and simple keys stay readable.
 
 Ids longer than MAX_ID_LENGTH keep a readable head and end with `~h<sha256>`: distinct inputs then
-collide only if SHA-256 does. Records without a primary key get `<stream>-~c<sha256 of the record>`, so
-resending the same record is idempotent.
+collide only if SHA-256 does.
+
+Key values are compared by their text, on purpose (sources drift between types): 42, 42.0 and "42" are one
+key, and so are true and "true", and an object and its canonical JSON text. Every other pair of distinct
+(namespace, stream, key) gets distinct ids (property-tested in tests/unit/test_ids.py).
+
+Records without a primary key get `<stream>-~c<sha256 of the record>`, so resending the same record is
+idempotent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -52,12 +59,69 @@ def key_part(value: Any) -> str:
         value = int(value)
     if isinstance(value, (dict, list)):
         return escape(canonical_json(value).decode("utf-8"))
+    if isinstance(value, int):
+        return _int_text(value)
     return escape(str(value))
 
 
+def _int_text(value: int) -> str:
+    """Decimal digits (`-` escaped), or `~x<hex>` past Python's 4,300-digit str() limit (`~` never comes out
+    of escape(), so this cannot meet a string key)."""
+    try:
+        return escape(str(value))
+    except ValueError:
+        return "~x" + escape(format(value, "x"))
+
+
 def canonical_json(value: Any) -> bytes:
-    """Stable bytes for hashing: sorted keys, non-string keys allowed."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    """Stable bytes for hashing: sorted keys, non-string keys allowed. Values orjson refuses (lone surrogates,
+    integers past 64 bits, nesting deeper than 254) take a slower exact path instead of failing the sync."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _canonical_slow(value).encode("ascii")
+
+
+def _canonical_slow(value: Any) -> str:
+    """JSON-like text with sorted keys, ASCII only, built with an explicit stack (any depth)."""
+    out: list[str] = []
+    stack: list[tuple[bool, Any]] = [(False, value)]  # (is raw text, item)
+    while stack:
+        is_raw, item = stack.pop()
+        if is_raw:
+            out.append(item)
+        elif isinstance(item, Mapping):
+            pairs = sorted(((str(k), v) for k, v in item.items()), key=lambda pair: pair[0])
+            pending: list[tuple[bool, Any]] = [(True, "{")]
+            for index, (key, child) in enumerate(pairs):
+                pending += [(True, ("," if index else "") + _ascii_json_string(key) + ":"), (False, child)]
+            stack.extend(reversed([*pending, (True, "}")]))
+        elif isinstance(item, (list, tuple)):
+            pending = [(True, "[")]
+            for index, child in enumerate(item):
+                pending += [(True, ",")] if index else []
+                pending.append((False, child))
+            stack.extend(reversed([*pending, (True, "]")]))
+        else:
+            out.append(_scalar_json(item))
+    return "".join(out)
+
+
+def _ascii_json_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=True)  # lone surrogates become \udXXX escapes
+
+
+def _scalar_json(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        try:
+            return str(value)
+        except ValueError:
+            return "0x" + format(value, "x")
+    if isinstance(value, float):
+        return repr(value)  # nan/inf included: this text is hashed, never parsed
+    return _ascii_json_string(value if isinstance(value, str) else str(value))
 
 
 def content_hash(data: Mapping[str, Any]) -> str:

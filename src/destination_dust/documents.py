@@ -1,0 +1,456 @@
+"""Documents mode: one Airbyte record -> one Dust document upsert body. Pure: no HTTP, no clock.
+
+What a record becomes (see render.py for the text itself):
+
+- **id**: `ids.document_id` from the stream's primary-key paths; a content hash without a primary key.
+- **section**: the root prefix is a small metadata header, repeated by Dust in every chunk:
+  `$title`, `$updatedAt` (or `$createdAt`, ISO like JavaScript's toISOString), `$stream`, then the primary key
+  fields and the tag fields while they fit. It is capped at ROOT_PREFIX_MAX_BYTES UTF-8 bytes, and a child
+  prefix at 40 bytes: a token is at least one byte, so inherited prefixes stay under Dust's 256-token limit
+  whatever the script. The content is the record's fields (render.py).
+- **field order**: the catalog's (json_schema `properties`), then fields the schema does not list in the
+  record's order: stable across syncs even when a source reorders keys, so unchanged records keep their
+  fingerprint. With `text_fields`, their configured order. Without it, Airbyte's own columns (`_airbyte_*`,
+  `_ab_*`, e.g. CDC metadata) are left out.
+- **title**: `title_field`, else the first non-blank of title/name/subject/summary, else `<stream> <key>`;
+  one line, at most 512 UTF-16 units (Dust's limit). No `title:` tag: Dust adds it when missing.
+- **timestamp** (integer ms, what agents' time filters use): `timestamp_field`, else the cursor field, else an
+  updated_at-like field, else a created_at-like one, else the record's `emitted_at`. ISO-8601 (naive = UTC),
+  dates, RFC 2822, epoch seconds/ms numbers or numeric strings. Guessed fields must look like a date after
+  2000 (an integer cursor such as an id is not a time); pre-1970 values are never sent (Dust multiplies
+  negative timestamps by 1000).
+- **source_url**: only from `url_field` (a guessed `url` is often an API endpoint, not a page), and only when
+  Dust would accept it (http/https, a host, no `//` in the path); else dropped with a warning.
+- **tags**: `field:value` for each tag field (lists give one tag per item; values over 64 characters and
+  objects skipped), then `airbyte:stream:`, `airbyte:namespace:`, `airbyte:generation:`, `airbyte:fp:`.
+  At most 32 (user tags give way first). `airbyte:fp:` is the first 16 hex digits of the fingerprint, a
+  SHA-256 of the body without the generation and fingerprint tags: the sink skips documents Dust already
+  holds with the same fingerprint and generation.
+- **size**: a text longer than `max_document_chars` UTF-16 units is cut at a section boundary with a marker
+  line (render.fit_section); `truncated` is set and a warning names the stream and document id.
+
+Warnings never quote record content. Repeated warnings of one kind (a bad URL or timestamp in every record)
+are reported once per stream; truncations are reported each time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from destination_dust import ids
+from destination_dust.catalog import StreamConfig, get_path
+from destination_dust.cells import epoch_number_ms, parse_iso_epoch_ms
+from destination_dust.config import DustConfig
+from destination_dust.render import (
+    build_section,
+    cut_bytes,
+    cut_utf16,
+    fit_section,
+    label_text,
+    render_fields,
+    scalar_text,
+    single_line,
+    utf16_len,
+)
+
+MIME_TYPE = "text/markdown"
+MAX_TITLE = 512  # UTF-16 units; Dust answers 400 above
+MAX_TAGS = 32
+MAX_TAG_VALUE = 64
+ROOT_PREFIX_MAX_BYTES = 210  # with a 40-byte child prefix: < 256 tokens even at one token per byte
+HEADER_TITLE_MAX_BYTES = 100
+HEADER_VALUE_MAX_BYTES = 64
+DEFAULT_TITLE_FIELDS = ("title", "name", "subject", "summary")
+FINGERPRINT_TAG = "airbyte:fp:"
+GENERATION_TAG = "airbyte:generation:"
+_MAX_EPOCH_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+_PLAUSIBLE_SINCE_MS = 946684800000  # 2000-01-01: a guessed number field older than this is not a time
+
+# Field names (lowercased, without `_`, `-` and spaces) that hold a last-update or a creation time.
+_UPDATED_NAMES = (
+    "updatedat", "lastmodifieddate", "lastmodifiedat", "lastmodified", "modifiedat", "lastupdatedat",
+    "lastupdated", "updatedtime", "modifiedtime", "dateupdated", "datemodified", "updatedon", "modifiedon",
+    "systemmodstamp", "updated", "modified",
+)  # fmt: skip
+_CREATED_NAMES = (
+    "createdat", "createddate", "createdtime", "datecreated", "creationdate", "createdon", "insertedat",
+    "created",
+)  # fmt: skip
+_NAME_NOISE = re.compile(r"[_\-\s]")
+
+
+@dataclass(frozen=True)
+class DocumentUpsert:
+    document_id: str
+    body: dict[str, Any]  # the exact JSON body for POST .../documents/{document_id}
+    fingerprint: str  # SHA-256 hex of the body without the generation and fingerprint tags
+    size: int  # approximate bytes of the body (for memory bounds)
+    truncated: bool
+    warnings: tuple[str, ...]  # short, never the record content
+
+
+@dataclass(frozen=True)
+class _Timestamp:
+    epoch_ms: int
+    label: str | None  # "updatedAt", "createdAt", or None when it is only the time the record was read
+
+
+class DocumentRenderer:
+    """Turns the records of one stream into document upserts. Holds no record: only which warnings were
+    already reported for this stream."""
+
+    def __init__(self, stream: StreamConfig, config: DustConfig) -> None:
+        self.stream = stream
+        self.config = config
+        self._schema_fields = tuple(str(k) for k in stream.properties) if stream.properties else ()
+        self._reported: set[str] = set()
+
+    # --- identity
+
+    def document_id(self, data: Mapping[str, Any]) -> str:
+        pk_values = (
+            [get_path(data, path) for path in self.stream.primary_key] if self.stream.primary_key else None
+        )
+        return ids.document_id(self.stream.key, pk_values, data)
+
+    # --- the whole document
+
+    def render(self, data: Mapping[str, Any], emitted_at: int | None = None) -> DocumentUpsert:
+        document_id = self.document_id(data)
+        warnings: list[str] = []
+        timestamp = self._timestamp(data, emitted_at, document_id, warnings)
+        title = self._title(data, document_id, timestamp)
+        header = self._header(data, title, timestamp)
+        section, original = fit_section(
+            build_section(header, render_fields(self._text_fields(data))), self.config.max_document_chars
+        )
+        truncated = original > self.config.max_document_chars
+        if truncated:
+            warnings.append(
+                f"stream {self.stream.key}: document {document_id!r} was truncated from {original:,} "
+                f"to at most {self.config.max_document_chars:,} characters (max_document_size_mb)"
+            )
+        body: dict[str, Any] = {"title": title, "section": section, "tags": self._field_tags(data)}
+        body["tags"] += self._stream_tags()
+        if timestamp is not None:
+            body["timestamp"] = timestamp.epoch_ms
+        source_url = self._source_url(data, document_id, warnings)
+        if source_url is not None:
+            body["source_url"] = source_url
+        body["mime_type"] = MIME_TYPE
+        body["light_document_output"] = True
+        payload = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        fingerprint = hashlib.sha256(payload).hexdigest()
+        marker_tags = self._marker_tags(fingerprint)
+        body["tags"] = _cap_tags(body["tags"], marker_tags)
+        return DocumentUpsert(
+            document_id=document_id,
+            body=body,
+            fingerprint=fingerprint,
+            size=len(payload) + sum(len(t) + 3 for t in marker_tags),
+            truncated=truncated,
+            warnings=tuple(warnings),
+        )
+
+    # --- text
+
+    def _text_fields(self, data: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        """(label, value) pairs in rendering order (see the module docstring)."""
+        if self.config.text_fields:
+            for path in self.config.text_fields:
+                yield label_text(path), lookup(data, path)
+            return
+        for name in self._schema_fields:
+            if name in data and not _is_airbyte_column(name):
+                yield label_text(name), data[name]
+        schema_fields = set(self._schema_fields)
+        for key, value in data.items():
+            if key not in schema_fields and not _is_airbyte_column(key):
+                yield label_text(key), value
+
+    def _header(self, data: Mapping[str, Any], title: str, timestamp: _Timestamp | None) -> str:
+        """`$key: value` lines, most useful first, while they fit ROOT_PREFIX_MAX_BYTES."""
+        lines = [f"$title: {cut_bytes(title, HEADER_TITLE_MAX_BYTES)}\n"]
+        if timestamp is not None and timestamp.label:
+            lines.append(f"${timestamp.label}: {iso_ms(timestamp.epoch_ms)}\n")
+        lines.append(f"$stream: {cut_bytes(single_line(str(self.stream.key)), HEADER_VALUE_MAX_BYTES)}\n")
+        used = sum(len(line.encode("utf-8")) for line in lines)
+        for name, value in self._key_fields(data):
+            line = f"${cut_bytes(name, 32)}: {cut_bytes(value, HEADER_VALUE_MAX_BYTES)}\n"
+            size = len(line.encode("utf-8"))
+            if used + size <= ROOT_PREFIX_MAX_BYTES:
+                lines.append(line)
+                used += size
+        return "".join(lines)
+
+    def _key_fields(self, data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        """Primary-key fields, then tag fields: short scalars worth repeating in every chunk."""
+        seen: set[str] = set()
+        paths = [".".join(p) for p in self.stream.primary_key] + list(self.config.tag_fields)
+        for path in paths:
+            value = lookup(data, path)
+            texts = [_tag_value(v) for v in (value if isinstance(value, list) else [value])]
+            text = ", ".join(t for t in texts if t)
+            if text and path not in seen:
+                seen.add(path)
+                yield single_line(path), text
+
+    # --- title
+
+    def _title(self, data: Mapping[str, Any], document_id: str, timestamp: _Timestamp | None) -> str:
+        candidates = ([self.config.title_field] if self.config.title_field else []) + list(
+            DEFAULT_TITLE_FIELDS
+        )
+        for path in candidates:
+            value = lookup(data, path)
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                title = single_line(scalar_text(value))
+                if title:
+                    return _cut_title(title)
+        return _cut_title(self._fallback_title(data, document_id, timestamp))
+
+    def _fallback_title(self, data: Mapping[str, Any], document_id: str, timestamp: _Timestamp | None) -> str:
+        name = self.stream.name
+        keys = self.stream.primary_key
+        if len(keys) == 1:
+            return f"{name} {single_line(scalar_text(get_path(data, keys[0])))}"
+        if keys:
+            parts = (f"{'.'.join(k)}={single_line(scalar_text(get_path(data, k)))}" for k in keys)
+            return f"{name} {' '.join(parts)}"
+        if timestamp is not None and timestamp.label:
+            return f"{name} at {iso_ms(timestamp.epoch_ms)}"
+        return f"{name} record {document_id.rsplit('~c', 1)[-1][:8]}"
+
+    # --- timestamp
+
+    def _timestamp(
+        self, data: Mapping[str, Any], emitted_at: Any, document_id: str, warnings: list[str]
+    ) -> _Timestamp | None:
+        configured = self.config.timestamp_field
+        if configured:
+            value = lookup(data, configured)
+            epoch = epoch_ms(value)
+            if epoch is not None:
+                return _Timestamp(epoch, _time_label(configured))
+            if value is not None:
+                self._warn_once(
+                    "timestamp",
+                    warnings,
+                    f"stream {self.stream.key}: timestamp_field {configured!r} of document {document_id!r} "
+                    "is not a date; using the next candidate (further ones not reported)",
+                )
+        for path, label in self._guessed_time_fields(data):
+            epoch = epoch_ms(get_path(data, path))
+            if epoch is not None and epoch >= _PLAUSIBLE_SINCE_MS:
+                return _Timestamp(epoch, label)
+        if (
+            isinstance(emitted_at, (int, float))
+            and not isinstance(emitted_at, bool)
+            and math.isfinite(emitted_at)
+        ):
+            emitted = math.floor(emitted_at)
+            if 0 <= emitted <= _MAX_EPOCH_MS:
+                return _Timestamp(emitted, None)
+        return None
+
+    def _guessed_time_fields(self, data: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
+        """The cursor field, then top-level updated-like fields, then created-like ones."""
+        if self.stream.cursor_field:
+            yield self.stream.cursor_field, _time_label(self.stream.cursor_field[-1])
+        by_name: dict[str, str] = {}
+        for key in data:
+            if isinstance(key, str):
+                by_name.setdefault(_NAME_NOISE.sub("", key).lower(), key)
+        for names, label in ((_UPDATED_NAMES, "updatedAt"), (_CREATED_NAMES, "createdAt")):
+            for name in names:
+                if name in by_name:
+                    yield (by_name[name],), label
+
+    # --- source url and tags
+
+    def _source_url(self, data: Mapping[str, Any], document_id: str, warnings: list[str]) -> str | None:
+        if not self.config.url_field:
+            return None
+        value = lookup(data, self.config.url_field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        url = valid_source_url(value) if isinstance(value, str) else None
+        if url is None:
+            self._warn_once(
+                "url",
+                warnings,
+                f"stream {self.stream.key}: url_field {self.config.url_field!r} of document {document_id!r} "
+                "is not an http(s) URL Dust accepts; sent without source_url (further ones not reported)",
+            )
+        return url
+
+    def _field_tags(self, data: Mapping[str, Any]) -> list[str]:
+        tags: list[str] = []
+        for path in self.config.tag_fields:
+            value = lookup(data, path)
+            name = single_line(path)
+            for item in value if isinstance(value, list) else [value]:
+                text = _tag_value(item)
+                tag = f"{name}:{text}"
+                if text and len(text) <= MAX_TAG_VALUE and tag not in tags:
+                    tags.append(tag)
+        return tags
+
+    def _stream_tags(self) -> list[str]:
+        tags = [f"airbyte:stream:{clean_tag(self.stream.name)}"]
+        if self.stream.namespace:
+            tags.append(f"airbyte:namespace:{clean_tag(self.stream.namespace)}")
+        return tags
+
+    def _marker_tags(self, fingerprint: str) -> list[str]:
+        tags = [] if self.stream.generation_id is None else [f"{GENERATION_TAG}{self.stream.generation_id}"]
+        return [*tags, f"{FINGERPRINT_TAG}{fingerprint[:16]}"]
+
+    def _warn_once(self, kind: str, warnings: list[str], text: str) -> None:
+        if kind not in self._reported:
+            self._reported.add(kind)
+            warnings.append(text)
+
+
+# --- helpers (public where the sink or the tests use them)
+
+
+def lookup(data: Mapping[str, Any], path: str) -> Any:
+    """A field by dot path; a top-level key that itself contains dots wins over the path reading."""
+    if path in data:
+        return data[path]
+    return get_path(data, path.split(".")) if "." in path else None
+
+
+def _is_airbyte_column(name: Any) -> bool:
+    return isinstance(name, str) and name.startswith(("_airbyte_", "_ab_"))
+
+
+def _tag_value(value: Any) -> str:
+    """A scalar as a tag value ('' for nulls, objects and arrays)."""
+    if value is None or isinstance(value, (Mapping, list, tuple)):
+        return ""
+    return clean_tag(scalar_text(value))
+
+
+def clean_tag(text: str) -> str:
+    return single_line(text)
+
+
+def _cap_tags(tags: list[str], marker_tags: list[str]) -> list[str]:
+    """Field tags give way so that the stream and marker tags always fit in MAX_TAGS."""
+    system = [t for t in tags if t.startswith("airbyte:")]
+    custom = [t for t in tags if not t.startswith("airbyte:")]
+    room = MAX_TAGS - len(system) - len(marker_tags)
+    return custom[:room] + system + marker_tags
+
+
+def _cut_title(title: str) -> str:
+    if utf16_len(title) <= MAX_TITLE:
+        return title
+    return cut_utf16(title, MAX_TITLE - 1).rstrip() + "…"
+
+
+def _time_label(field_name: str) -> str:
+    last = field_name.rsplit(".", 1)[-1]
+    return "createdAt" if _NAME_NOISE.sub("", last).lower() in _CREATED_NAMES else "updatedAt"
+
+
+def epoch_ms(value: Any) -> int | None:
+    """Integer epoch milliseconds from an ISO-8601 string (naive = UTC), a date, an RFC 2822 date, or epoch
+    seconds/milliseconds (numbers or numeric strings). None when unparseable or outside 1970..9999."""
+    epoch: int | None = None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        epoch = epoch_number_ms(value)
+    elif isinstance(value, str):
+        epoch = _epoch_from_text(value.strip())
+    elif isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        epoch = math.floor(moment.timestamp() * 1000)
+    elif isinstance(value, dt.date):
+        epoch = (
+            math.floor(dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc).timestamp())
+            * 1000
+        )
+    if epoch is None or not 0 <= epoch <= _MAX_EPOCH_MS:
+        return None
+    return epoch
+
+
+def _epoch_from_text(text: str) -> int | None:
+    if not text or len(text) > 64:
+        return None
+    epoch = parse_iso_epoch_ms(text)
+    if epoch is not None:
+        return epoch
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if math.isfinite(number):
+        return epoch_number_ms(number)
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return math.floor(moment.timestamp() * 1000)
+
+
+def iso_ms(epoch: int) -> str:
+    """JavaScript's Date.toISOString(): 2024-05-01T10:00:00.000Z."""
+    moment = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=epoch)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+_FORBIDDEN_HOST = re.compile(r"[^A-Za-z0-9.\-_]")
+
+
+def valid_source_url(value: str) -> str | None:
+    """The URL when Dust's front would accept it as source_url, else None. Conservative: a URL this refuses
+    might pass Dust's WHATWG parser, but one this accepts always does (http/https, a plain host, a valid port,
+    no `//` in the path, no whitespace, control characters or backslashes anywhere)."""
+    url = value.strip()
+    if not url or len(url) > 8192 or any(ch.isspace() or ord(ch) < 0x20 or ch in "\\\x7f" for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not url.lower().startswith(
+        f"{parts.scheme.lower()}://"
+    ):
+        return None
+    host = parts.hostname or ""
+    if not _valid_host(host) or (port is not None and not 0 < port <= 65535):
+        return None
+    if "//" in parts.path:
+        return None
+    return url
+
+
+def _valid_host(host: str) -> bool:
+    if not host:
+        return False
+    if ":" in host:  # urlsplit strips the brackets of an IPv6 literal
+        return all(ch in "0123456789abcdefABCDEF:." for ch in host)
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return False
+    return not _FORBIDDEN_HOST.search(host) and not host.startswith(".")
