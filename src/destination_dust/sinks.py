@@ -2,7 +2,16 @@
 
 Both sinks share one interface: `add(data, emitted_at)`, `flush()`, `on_stream_complete()`, `finish()`, and
 `outstanding()` (the futures a STATE of this stream must wait for). They hold at most one batch in memory;
-everything else is in the pipeline, which bounds bytes.
+everything else is in the pipeline (which bounds bytes) or on disk (SeenIds).
+
+Sync modes (docs/sync-modes.md):
+- every mode: ids are deterministic, so a record upserts "its" document/row; a CDC tombstone
+  (`_ab_cdc_deleted_at` set) of a stream with a primary key deletes it;
+- `append_dedup` with a cursor: a record whose cursor is older than one already seen in this sync for the
+  same key is dropped (SeenIds.accept);
+- `overwrite` and refreshes: after the stream's COMPLETE, a sweep job (sweep.py) removes what this sync did
+  not send. It waits for every earlier job of the stream and is itself an outstanding future, so later
+  STATEs and the end of `write` wait for it. Without COMPLETE nothing is ever removed.
 """
 
 from __future__ import annotations
@@ -14,17 +23,20 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
 
-from destination_dust.catalog import StreamConfig
+from destination_dust.catalog import StreamConfig, get_path
 from destination_dust.client import DustClient, PayloadTooLarge
 from destination_dust.config import DustConfig
 from destination_dust.documents import DocumentRenderer, DocumentUpsert
 from destination_dust.errors import DustRequestError
 from destination_dust.pipeline import Pipeline
-from destination_dust.tables import TableMapper
+from destination_dust.seen import SeenStore
+from destination_dust.sweep import generation_of, generation_tag, sweep_documents, sweep_rows, sweep_rule
+from destination_dust.tables import TableMapper, fit_row
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +51,9 @@ class SyncStats:
     read: int = 0
     committed: int = 0
     skipped_unchanged: int = 0
+    superseded: int = 0  # append_dedup: records older (by cursor) than one already seen for their key
     deleted: int = 0
+    swept: int = 0  # removed by an overwrite/refresh clean-up
     truncated: int = 0
     coerced: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -56,6 +70,7 @@ class SinkContext:
     client: DustClient
     pipeline: Pipeline
     stats: SyncStats
+    seen: SeenStore = field(default_factory=SeenStore)
 
 
 class StreamSink(ABC):
@@ -64,8 +79,19 @@ class StreamSink(ABC):
         self.ctx = ctx
         self._outstanding: set[Future[Any]] = set()
         self._lock = threading.Lock()
+        self.rule = sweep_rule(stream)
+        self.seen = ctx.seen.stream(repr(stream.key))
+        self._dedup_by_cursor = (
+            stream.destination_sync_mode == "append_dedup"
+            and bool(stream.primary_key)
+            and bool(stream.cursor_field)
+        )
+        self._completed = False
+        self._warned_keyless_delete = False
 
-    def _submit(self, fn: Callable[[], Any], *, size: int = 0, after: list[Future[Any]] | None = None) -> Future[Any]:
+    def _submit(
+        self, fn: Callable[[], Any], *, size: int = 0, after: list[Future[Any]] | None = None
+    ) -> Future[Any]:
         future = self.ctx.pipeline.submit(fn, size=size, after=after or [])
         with self._lock:
             self._outstanding.add(future)
@@ -85,14 +111,53 @@ class StreamSink(ABC):
     def is_deletion(self, data: Mapping[str, Any]) -> bool:
         return bool(self.stream.primary_key) and bool(data.get(CDC_DELETED))
 
+    def _admit(self, item_id: str, data: Mapping[str, Any]) -> bool:
+        """Record that this sync sent `item_id` (for the sweep) and apply dedup by cursor. False: drop it."""
+        if self._dedup_by_cursor:
+            if self.seen.accept(item_id, get_path(data, self.stream.cursor_field)):
+                return True
+            self.ctx.stats.add(superseded=1, committed=1)
+            return False
+        if self.rule is not None:
+            self.seen.add(item_id)
+        return True
+
+    def _keyless_deletion(self, data: Mapping[str, Any]) -> bool:
+        """A tombstone whose primary key values are all missing names nothing: skip it (and say so once)."""
+        if any(get_path(data, path) is not None for path in self.stream.primary_key):
+            return False
+        if not self._warned_keyless_delete:
+            self._warned_keyless_delete = True
+            logger.warning(
+                "stream %s: a CDC deletion (%s set) without primary key values was skipped (further ones not "
+                "reported)",
+                self.stream.key,
+                CDC_DELETED,
+            )
+        self.ctx.stats.add(committed=1)
+        return True
+
     @abstractmethod
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None: ...
 
     @abstractmethod
     def flush(self) -> None: ...
 
+    @abstractmethod
+    def _sweep(self) -> None:
+        """The clean-up job (runs in the pipeline after every earlier job of the stream)."""
+
     def on_stream_complete(self) -> None:
+        """The source finished this stream successfully: flush, then (overwrite/refresh) queue the sweep after
+        every job of this stream. Idempotent: a repeated COMPLETE does nothing more."""
         self.flush()
+        if self._completed:
+            return
+        self._completed = True
+        if self.rule is None:
+            return
+        self.seen.flush()
+        self._submit(self._sweep, after=self.outstanding())
 
     def finish(self) -> None:
         self.flush()
@@ -111,10 +176,17 @@ class DocumentSink(StreamSink):
 
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None:
         if self.is_deletion(data):
+            if self._keyless_deletion(data):
+                return
             document_id = self.renderer.document_id(data)
+            if not self._admit(document_id, data):
+                return
             self._batch.pop(document_id, None)
             self._batch[document_id] = None
         else:
+            document_id = self.renderer.document_id(data)
+            if not self._admit(document_id, data):
+                return
             document = self.renderer.render(data, emitted_at)
             for warning in document.warnings:
                 logger.warning(warning)
@@ -141,11 +213,9 @@ class DocumentSink(StreamSink):
         for document_id, document in batch.items():
             after = [f for f in (lookup, self._last_for_id.get(document_id)) if f is not None]
             if document is None:
-                job = self._submit(lambda d=document_id: self._delete(d), after=after)
+                job = self._submit(partial(self._delete, document_id), after=after)
             else:
-                job = self._submit(
-                    lambda d=document, lk=lookup: self._upsert(d, lk), size=document.size, after=after
-                )
+                job = self._submit(partial(self._upsert, document, lookup), size=document.size, after=after)
             self._last_for_id[document_id] = job
 
     def _prune_done(self) -> None:
@@ -153,17 +223,27 @@ class DocumentSink(StreamSink):
             self._last_for_id = {k: f for k, f in self._last_for_id.items() if not f.done()}
 
     def _unchanged_ids(self, documents: list[DocumentUpsert]) -> set[str]:
-        """Ids whose stored document already carries this content's fingerprint (and generation): reading is not
-        rate limited, upserting is, so a re-sync of unchanged records costs one GET per batch."""
+        """Ids whose stored document already carries this content's fingerprint AND generation tags: reading
+        is not rate limited, upserting is, so a re-sync of unchanged records costs one GET per batch.
+
+        Requiring the generation too keeps the sweeps right: a skipped document keeps its stored tags, so it
+        must already be of this generation, or a later refresh would date it wrongly (and a refresh re-tags
+        every document it resends). Skipped ids are in SeenIds like the others, so no sweep removes them."""
         wanted = {d.document_id: set(d.body.get("tags") or ()) for d in documents}
         found = self.ctx.client.get_documents(list(wanted))
         unchanged: set[str] = set()
         for stored in found:
             document_id = stored.get("document_id")
             tags = wanted.get(document_id) if isinstance(document_id, str) else None
-            marker = {t for t in tags or () if t.startswith(("airbyte:fp:", "airbyte:generation:"))}
-            if marker and marker <= set(stored.get("tags") or ()):
-                unchanged.add(str(document_id))
+            if tags is None:
+                continue
+            stored_tags = set(stored.get("tags") or ())
+            fingerprint = {t for t in tags if t.startswith("airbyte:fp:")}
+            if not fingerprint or not fingerprint <= stored_tags:
+                continue
+            if generation_of(tags) != generation_of(stored_tags):
+                continue  # includes "one has a generation, the other none"
+            unchanged.add(str(document_id))
         return unchanged
 
     def _upsert(self, document: DocumentUpsert, lookup: Future[set[str]] | None) -> None:
@@ -183,30 +263,65 @@ class DocumentSink(StreamSink):
         self.ctx.client.delete_document(document_id)
         self.ctx.stats.add(deleted=1, committed=1)
 
+    def _sweep(self) -> None:
+        assert self.rule is not None
+        result = sweep_documents(self.ctx.client, self.stream.key, self.rule, self.seen)
+        self.ctx.stats.add(swept=result.deleted)
+        logger.info(
+            "stream %s: %s clean-up removed %d documents this sync did not send (%d listed in %d passes)",
+            self.stream.key,
+            self.rule.describe(),
+            result.deleted,
+            result.listed,
+            result.passes,
+        )
+
 
 class TableSink(StreamSink):
     """One table per stream; rows go in byte- and row-bounded batches. A batch waits for the table upsert and
-    for any in-flight batch that holds one of its row ids (so the latest value of a row always wins)."""
+    for any in-flight batch that holds one of its row ids (so the latest value of a row always wins).
+
+    Rows carry no tags, so generations are tracked per table: the table is tagged `airbyte:generation:{gen}`
+    and the first table job of the run reads the tag it had before (`_previous_table`). After COMPLETE:
+    - overwrite: rows this sync did not send are deleted (if the table existed before this run);
+    - refresh with minimum M: the same, but only when the table's previous generation is < M. When it is
+      >= M (a resumed attempt of this generation, or PyAirbyte's constant 1/1) rows of the current
+      generation may be among the unsent ones and rows cannot be dated: nothing is deleted (older rows may
+      then stay until the next overwrite/refresh; documented limitation)."""
 
     def __init__(self, stream: StreamConfig, ctx: SinkContext, mapper: TableMapper) -> None:
         super().__init__(stream, ctx)
         self.mapper = mapper
         self._table_future: Future[Any] | None = None
         self._table_body: dict[str, Any] | None = None
-        self._rows: dict[str, bytes] = {}  # row_id -> serialized row, None-free
+        self._previous_table: dict[str, Any] | None = None  # the table before this run (None: absent)
+        self._previous_read = False
+        self._rows: dict[str, bytes] = {}  # row_id -> serialized row
         self._deletes: set[str] = set()
         self._rows_bytes = 0
         self._records = 0
         self._in_flight: deque[tuple[Future[Any], frozenset[str]]] = deque()
         self._ids_in_flight: dict[str, Future[Any]] = {}
 
-    def _ensure_table(self) -> Future[Any]:
+    def _body(self) -> dict[str, Any]:
         body = self.mapper.table_body()
+        if self.stream.generation_id is not None:
+            body["tags"] = [*body.get("tags", []), generation_tag(self.stream.generation_id)]
+        return body
+
+    def _ensure_table(self) -> Future[Any]:
+        body = self._body()
         if self._table_future is None or body != self._table_body:
             self._table_body = body
             previous = [self._table_future] if self._table_future else []
-            self._table_future = self._submit(lambda b=body: self.ctx.client.upsert_table(b), after=previous)
+            self._table_future = self._submit(partial(self._upsert_table, body), after=previous)
         return self._table_future
+
+    def _upsert_table(self, body: dict[str, Any]) -> None:
+        if not self._previous_read:
+            self._previous_table = self.ctx.client.get_table(self.mapper.table.table_id)
+            self._previous_read = True
+        self.ctx.client.upsert_table(body)
 
     @property
     def _max_bytes(self) -> int:
@@ -214,12 +329,22 @@ class TableSink(StreamSink):
 
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None:
         if self.is_deletion(data):
+            if self._keyless_deletion(data):
+                return
             row_id = self.mapper.row_id(data)
+            if not self._admit(row_id, data):
+                return
             self._drop_buffered(row_id)
             self._deletes.add(row_id)
         else:
+            row_id = self.mapper.row_id(data)
+            if not self._admit(row_id, data):
+                return
             row = self.mapper.to_row(data)
             encoded = orjson.dumps({"row_id": row.row_id, "value": row.value})
+            if len(encoded) + 1 > self._max_bytes:
+                row, encoded = fit_row(row, self._max_bytes - 1)
+                self.ctx.stats.add(truncated=1)
             if self._rows_bytes + len(encoded) + 1 > self._max_bytes:
                 self.flush()
             self._drop_buffered(row.row_id)
@@ -227,7 +352,7 @@ class TableSink(StreamSink):
             self._rows[row.row_id] = encoded
             self._rows_bytes += len(encoded) + 1
         self._records += 1  # after any flush above, so superseded counts stay exact
-        if len(self._rows) >= self.ctx.config.table_batch_max_rows:
+        if len(self._rows) + len(self._deletes) >= self.ctx.config.table_batch_max_rows:
             self.flush()
 
     def _drop_buffered(self, row_id: str) -> None:
@@ -238,6 +363,8 @@ class TableSink(StreamSink):
     def flush(self) -> None:
         if not self._rows and not self._deletes:
             return
+        for note in self.mapper.pop_notes():
+            logger.info(note)
         table = self._ensure_table()
         superseded = self._records - len(self._rows) - len(self._deletes)
         if superseded:
@@ -247,7 +374,7 @@ class TableSink(StreamSink):
         deletes, self._deletes = self._deletes, set()
         ids = frozenset(rows) | frozenset(deletes)
         self._prune_in_flight()
-        after = [table] + list({self._ids_in_flight[i] for i in ids if i in self._ids_in_flight})
+        after = [table, *list({self._ids_in_flight[i] for i in ids if i in self._ids_in_flight})]
         payload = list(rows.values())
         size = sum(len(r) for r in payload)
         job = self._submit(lambda: self._write(payload, sorted(deletes)), size=size, after=after)
@@ -285,6 +412,41 @@ class TableSink(StreamSink):
             middle = len(rows) // 2
             self._upsert_split(table_id, rows[:middle])
             self._upsert_split(table_id, rows[middle:])
+
+    def _sweep(self) -> None:
+        assert self.rule is not None
+        table_id = self.mapper.table.table_id
+        previous = self._previous_table if self._previous_read else self.ctx.client.get_table(table_id)
+        if previous is None:
+            logger.info(
+                "stream %s: table %s is new in this sync: no older rows to remove", self.stream.key, table_id
+            )
+            return
+        if self.rule.kind == "refresh":
+            assert self.rule.min_generation is not None
+            before = generation_of(previous.get("tags") or [])
+            if before is None or before >= self.rule.min_generation:
+                logger.info(
+                    "stream %s: %s: table %s was last written by generation %s, so its older rows cannot be "
+                    "told apart from this generation's: none removed",
+                    self.stream.key,
+                    self.rule.describe(),
+                    table_id,
+                    "unknown" if before is None else before,
+                )
+                return
+        result = sweep_rows(self.ctx.client, table_id, self.seen)
+        self.ctx.stats.add(swept=result.deleted)
+        logger.info(
+            "stream %s: %s clean-up removed %d rows of table %s this sync did not send "
+            "(%d listed in %d passes)",
+            self.stream.key,
+            self.rule.describe(),
+            result.deleted,
+            table_id,
+            result.listed,
+            result.passes,
+        )
 
     def finish(self) -> None:
         self.flush()

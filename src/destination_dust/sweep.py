@@ -21,7 +21,7 @@ pass (at most MAX_PASSES) until a pass finds nothing to delete.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -125,7 +125,7 @@ class SweepResult:
 
 
 def _sweep_pages(
-    list_page: Callable[[int, int], list[Mapping[str, Any]]],
+    list_page: Callable[[int, int], Sequence[Mapping[str, Any]]],
     id_of: Callable[[Mapping[str, Any]], str | None],
     doomed: Callable[[Mapping[str, Any]], bool],
     delete: Callable[[str], None],
@@ -161,7 +161,7 @@ def sweep_documents(
 ) -> SweepResult:
     """Delete the stream's documents that `rule` dooms and this sync did not send."""
 
-    def list_page(limit: int, offset: int) -> list[Mapping[str, Any]]:
+    def list_page(limit: int, offset: int) -> Sequence[Mapping[str, Any]]:
         documents, _total = client.list_documents(limit=limit, offset=offset)
         return documents
 
@@ -177,7 +177,7 @@ def sweep_documents(
 def sweep_rows(client: DustClient, table_id: str, seen: SeenIds, *, page_size: int = ROW_PAGE) -> SweepResult:
     """Delete every row of our table that this sync did not send."""
 
-    def list_page(limit: int, offset: int) -> list[Mapping[str, Any]]:
+    def list_page(limit: int, offset: int) -> Sequence[Mapping[str, Any]]:
         rows, _total = client.list_rows(table_id, limit=limit, offset=offset)
         return rows
 

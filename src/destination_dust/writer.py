@@ -1,8 +1,8 @@
 """The `write` loop: read messages, route records to their stream's sink, gate STATE messages.
 
-    stdin -> read_messages -> RECORD -> sink of (namespace, stream) -> pipeline -> Dust
-                           -> STATE  -> flush the sinks it covers -> state gate -> stdout (once acknowledged)
-                           -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
+stdin -> read_messages -> RECORD -> sink of (namespace, stream) -> pipeline -> Dust
+                       -> STATE  -> flush the sinks it covers -> state gate -> stdout (once acknowledged)
+                       -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from destination_dust.client import DustClient
 from destination_dust.config import DustConfig
 from destination_dust.pipeline import Pipeline
 from destination_dust.protocol import Message, Output, read_messages
+from destination_dust.seen import SeenStore
 from destination_dust.sinks import DocumentSink, SinkContext, StreamSink, SyncStats, TableSink
 from destination_dust.state import RecordCounter, StateGate
 from destination_dust.tables import TableMapper, table_names
@@ -44,13 +45,14 @@ class Writer:
         self.pipeline.on_done = self.gate.release_ready
         self.stats = SyncStats()
         self.counter = RecordCounter()
+        self.seen = SeenStore()  # ids sent by this sync, on disk (overwrite/refresh sweeps, dedup by cursor)
         self.sinks = self._make_sinks()
         self._unknown_streams: set[StreamKey] = set()
         self._last_progress = time.monotonic()
         self._started = time.monotonic()
 
     def _make_sinks(self) -> dict[StreamKey, StreamSink]:
-        ctx = SinkContext(self.config, self.client, self.pipeline, self.stats)
+        ctx = SinkContext(self.config, self.client, self.pipeline, self.stats, self.seen)
         tables = table_names(
             [k for k, s in self.streams.items() if s.data_format == "tables"], self.config.table_id_prefix
         )
@@ -77,6 +79,7 @@ class Writer:
             self.gate.release_ready()
             self.pipeline.shutdown()
             self.client.close()
+            self.seen.close()
 
     def consume(self, messages: Iterable[Message]) -> None:
         for message in messages:
@@ -103,11 +106,13 @@ class Writer:
             self.counter.record(None)
             if key is not None and key not in self._unknown_streams:
                 self._unknown_streams.add(key)
-                logger.warning("records of stream %s are skipped: the stream is not in the configured catalog", key)
+                logger.warning(
+                    "records of stream %s are skipped: the stream is not in the configured catalog", key
+                )
             return
         data = record.get("data")
         if not isinstance(data, dict):
-            self.counter.record(None)
+            self.counter.record(key)  # received for this stream: the platform counts it too
             logger.warning("a record of stream %s has no data object and was skipped", key)
             return
         assert key is not None
@@ -120,7 +125,8 @@ class Writer:
         state = state if isinstance(state, dict) else {}
         kind = state.get("type") or "LEGACY"
         if kind == "STREAM":
-            stream = state.get("stream") if isinstance(state.get("stream"), dict) else {}
+            stream = state.get("stream")
+            stream = stream if isinstance(stream, dict) else {}
             key = self._stream_key_of_descriptor(stream.get("stream_descriptor"))
             sink = self.sinks.get(key) if key else None
             if sink is not None and key is not None:
@@ -159,7 +165,8 @@ class Writer:
             f"{'sync done' if final else 'progress'}: {s.read} records read, {s.committed} committed, "
             f"{s.skipped_unchanged} unchanged skipped, {s.deleted} deleted, {s.truncated} truncated, "
             f"{self.pipeline.in_flight} requests in flight, {s.committed / elapsed:.1f} records/s, "
-            f"{self.gate.emitted} states emitted, {self.client.counters.get('rate_limited', 0)} rate-limited answers"
+            f"{self.gate.emitted} states emitted, "
+            f"{self.client.counters.get('rate_limited', 0)} rate-limited answers"
         )
         limit = self.config.document_upserts_per_minute
         if not final and limit and s.read > s.committed:
