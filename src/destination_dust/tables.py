@@ -159,10 +159,16 @@ class TableMapper:
         order = sorted(range(len(fields)), key=lambda i: wanted[i] != fields[i])
         resolved = resolve_collisions([wanted[i] for i in order], reserved=[EXTRA_COLUMN])
         names = dict(zip(order, resolved, strict=True))
+        renames = []
         for index, (field, schema) in enumerate(properties.items()):
-            self._add_column(str(field), names[index], schema, from_catalog=True)
+            name = self._add_column(str(field), names[index], schema, from_catalog=True)
+            if name is not None and name != field:
+                renames.append(f"{field!r} -> {name}")
+        if renames:  # one line for the whole schema: a wide stream must not flood the log
+            self._notes.append(f"stream {self.stream.key}: fields renamed to columns: {', '.join(renames)}")
 
-    def _add_column(self, field: str, wanted: str, schema: Any, from_catalog: bool) -> None:
+    def _add_column(self, field: str, wanted: str, schema: Any, from_catalog: bool) -> str | None:
+        """Make `field` a column and return its name, or fold it (None) when the table is full."""
         if len(self._columns) >= MAX_COLUMNS - 1:  # the last slot is kept for the folded fields
             if not self._folded:
                 self._notes.append(
@@ -170,21 +176,24 @@ class TableMapper:
                     f"later ones go into the JSON column {EXTRA_COLUMN} (Dust allows {MAX_COLUMNS} columns)"
                 )
             self._folded[field] = None
-            return
+            return None
         name = self._names.claim(wanted)
-        if name != field:
-            self._notes.append(f"stream {self.stream.key}: field {field!r} is column {name}")
         kind = kind_of(schema) if from_catalog else Kind.ANY
         self._columns[field] = Column(
             name, field, kind, _type_label(kind, schema, from_catalog), _field_note(schema)
         )
         self._slots[field] = (name, converter_for(kind))
+        return name
 
     def _slot_for_new_field(self, raw_field: Any) -> tuple[str, Converter] | None:
         """The slot of a field not seen yet (it becomes a column), or None when it is folded."""
         field = str(raw_field)
         if field not in self._slots and field not in self._folded:
-            self._add_column(field, slugify(field), None, from_catalog=False)
+            name = self._add_column(field, slugify(field), None, from_catalog=False)
+            if name is not None:  # folded fields are covered by the one warning (they can be countless)
+                self._notes.append(
+                    f"stream {self.stream.key}: new field {field!r} found in the data is column {name}"
+                )
         return self._slots.get(field)
 
     # rows

@@ -414,7 +414,9 @@ def test_catalog_columns_win_collisions() -> None:
     row = m.to_row({"score": "shadow", "Score": 1, "Phone #": "1", "phone": "2"})
     assert row.value == {"score_2": "shadow", "score": 1, "phone_2": "1", "phone": "2"}
     assert [c.name for c in m.columns] == ["score", "phone", "phone_2", "score_2"]
-    assert any("'score' is column score_2" in note for note in m.pop_notes())
+    notes = m.pop_notes()
+    assert notes[0] == "stream contacts: fields renamed to columns: 'Score' -> score, 'Phone #' -> phone_2"
+    assert notes[1] == "stream contacts: new field 'score' found in the data is column score_2"
     assert m.pop_notes() == []  # notes are handed out once
 
 
