@@ -48,6 +48,7 @@ EXTRA_COLUMN = "_airbyte_extra"
 MAX_TABLE_ID_LENGTH = 128
 MAX_DESCRIPTION_CHARS = 4000  # the description is in every prompt that uses the table: keep it short
 _FIELD_NOTE_CHARS = 120
+_RENAMES_LISTED = 40  # renames named in the log line; the description lists them all
 _ID_HASH_CHARS = 12
 TRUNCATION_MARKER = " …[truncated by Airbyte: {} more characters]"
 _MIN_CUTTABLE_CHARS = 2 * len(TRUNCATION_MARKER)
@@ -165,7 +166,9 @@ class TableMapper:
             if name is not None and name != field:
                 renames.append(f"{field!r} -> {name}")
         if renames:  # one line for the whole schema: a wide stream must not flood the log
-            self._notes.append(f"stream {self.stream.key}: fields renamed to columns: {', '.join(renames)}")
+            listed = ", ".join(renames[:_RENAMES_LISTED])
+            more = f" and {len(renames) - _RENAMES_LISTED} more" if len(renames) > _RENAMES_LISTED else ""
+            self._notes.append(f"stream {self.stream.key}: fields renamed to columns: {listed}{more}")
 
     def _add_column(self, field: str, wanted: str, schema: Any, from_catalog: bool) -> str | None:
         """Make `field` a column and return its name, or fold it (None) when the table is full."""
