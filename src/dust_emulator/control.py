@@ -128,8 +128,9 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         store.reset(scope)
         state.limiter.reset()
         state.counters.reset()
-        if data.get("faults"):
-            state.faults.replace(FaultSettings())
+        state.restore_startup(
+            settings=not data.get("keep_settings", False), faults=not data.get("keep_faults", False)
+        )
         return _json({"reset": scope})
 
     def guarded(handler: Any) -> Any:

@@ -33,32 +33,36 @@ class Column(TypedDict):
     possible_values: list[str] | None
 
 
-def datetime_text(epoch_ms: Any) -> str:
-    """Render a datetime cell like core, or raise ``InvalidCell`` (core then fails the upsert)."""
-    if isinstance(epoch_ms, bool) or not isinstance(epoch_ms, int):
+# Python's datetime covers years 1..9999; core (chrono) covers more, but an epoch outside this range
+# is far beyond anything a real sync sends, so the emulator refuses it like an invalid date.
+_MIN_EPOCH_MS = -62135596800000
+_MAX_EPOCH_MS = 253402300799999
+
+
+def check_epoch(epoch_ms: Any) -> int:
+    """Core accepts a datetime cell only with an integer (i64) epoch; anything else fails the upsert."""
+    if type(epoch_ms) is not int or not _MIN_EPOCH_MS <= epoch_ms <= _MAX_EPOCH_MS:
         raise InvalidCell("datetime epoch must be an integer number of milliseconds")
-    seconds, millis = divmod(epoch_ms, 1000)
-    try:
-        moment = _EPOCH + dt.timedelta(seconds=seconds, milliseconds=millis)
-    except OverflowError as exc:
-        raise InvalidCell("datetime epoch out of range") from exc
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return epoch_ms
 
 
-def _type_and_text(value: Any) -> tuple[str, str]:
-    if value is True:
-        return "bool", "TRUE"
-    if value is False:
-        return "bool", "FALSE"
-    if isinstance(value, int):
-        return "int", rust_number_text(value)
-    if isinstance(value, float):
-        return "float", rust_number_text(value)
-    if isinstance(value, str):
-        return "text", f'"{value}"'
-    if isinstance(value, dict):
-        return "datetime", datetime_text(value.get("epoch"))
-    raise InvalidCell(f"unsupported cell value {type(value).__name__}")
+def datetime_text(epoch_ms: Any) -> str:
+    seconds, millis = divmod(check_epoch(epoch_ms), 1000)
+    return (_EPOCH + dt.timedelta(seconds=seconds, milliseconds=millis)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+_TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "text", dict: "datetime"}
+
+
+def _text(value: Any, value_type: str) -> str:
+    """How core renders a value in ``possible_values``."""
+    if value_type == "bool":
+        return "TRUE" if value else "FALSE"
+    if value_type == "text":
+        return f'"{value}"'
+    if value_type == "datetime":
+        return datetime_text(value.get("epoch"))
+    return rust_number_text(value)
 
 
 def _widen(current: str, incoming: str) -> str:
@@ -70,20 +74,57 @@ def _widen(current: str, incoming: str) -> str:
 
 
 def from_values(rows: Iterable[dict[str, Any]]) -> list[Column]:
-    """Core's ``TableSchema::from_rows`` over row values."""
+    """Core's ``TableSchema::from_rows`` over row values.
+
+    This is the hot path of row upserts, so it works per row *shape* rather than per cell: rows of
+    a batch nearly always share their keys and cell types, and type widening does not depend on
+    order, so each distinct (keys, types) shape is typed once. Values are then rendered only for
+    columns that still keep ``possible_values`` (most give up after a few rows), and datetime
+    epochs are checked on every datetime cell since one bad epoch fails the whole upsert in core.
+    """
     columns: dict[str, Column] = {}
+    seen_shapes: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
+    tracked: list[tuple[str, Column]] = []  # columns still collecting possible_values
+    datetime_keys: set[str] = set()
+    rendered: dict[tuple[str, Any], str] = {}
     for value in rows:
-        for key, cell in value.items():
-            if cell is None:
-                continue
-            value_type, text = _type_and_text(cell)
-            column = columns.get(key)
-            if column is None:
-                column = {"name": key, "value_type": value_type, "possible_values": []}
-                columns[key] = column
-            else:
-                column["value_type"] = _widen(column["value_type"], value_type)
-            _accumulate(column, text)
+        shape = (tuple(value), tuple(map(type, value.values())))
+        if shape not in seen_shapes:
+            seen_shapes.add(shape)
+            for key, kind in zip(*shape):
+                if kind is type(None):
+                    continue
+                value_type = _TYPE_NAMES.get(kind)
+                if value_type is None:
+                    raise InvalidCell(f"unsupported cell value {kind.__name__}")
+                if value_type == "datetime":
+                    datetime_keys.add(key)
+                column = columns.get(key)
+                if column is None:
+                    column = {"name": key, "value_type": value_type, "possible_values": []}
+                    columns[key] = column
+                    tracked.append((key, column))
+                elif column["value_type"] != value_type:
+                    column["value_type"] = _widen(column["value_type"], value_type)
+        for key in datetime_keys:
+            cell = value.get(key)
+            if type(cell) is dict:
+                check_epoch(cell.get("epoch"))
+        if tracked:
+            gave_up = False
+            for key, column in tracked:
+                cell = value.get(key)
+                if cell is None:
+                    continue
+                kind = _TYPE_NAMES[type(cell)]
+                cache_key = (kind, cell["epoch"] // 1000 if kind == "datetime" else cell)
+                text = rendered.get(cache_key)
+                if text is None:
+                    text = rendered[cache_key] = _text(cell, kind)
+                _accumulate(column, text)
+                gave_up = gave_up or column["possible_values"] is None
+            if gave_up:
+                tracked = [(key, column) for key, column in tracked if column["possible_values"] is not None]
     return list(columns.values())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import threading
 import time
@@ -34,13 +35,30 @@ def build_state(
 
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP (not 0): asyncio only disables Nagle on accepted sockets whose
+    # proto says TCP, and with Nagle on every answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     # Lets a restarted emulator take its old port back while old connections sit in TIME_WAIT.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.setblocking(False)
     return sock
+
+
+class _CleanExitServer(uvicorn.Server):  # type: ignore[misc]
+    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, so the process dies "by
+    signal". The emulator treats those signals as a normal stop and exits 0."""
+
+    stop_signal: int | None = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = sig
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
 
 
 class EmulatorServer:
@@ -65,11 +83,14 @@ class EmulatorServer:
             log_level="warning",
             access_log=access_log,  # uvicorn's access log never includes headers (no API keys)
             lifespan="off",
-            http="h11",
-            loop="asyncio",
+            # httptools/uvloop when installed (uvicorn[standard]): about twice the requests per
+            # second of the pure-Python h11 parser; h11 otherwise.
+            http="auto",
+            loop="auto",
+            proxy_headers=False,
             timeout_graceful_shutdown=3,
         )
-        self.server = uvicorn.Server(config)
+        self.server = _CleanExitServer(config)
         self._thread: threading.Thread | None = None
 
     async def _serve(self, on_ready: Callable[[], None] | None) -> None:

@@ -79,6 +79,9 @@ class EmulatorState:
     def __init__(self, store: Store, settings: Settings | None = None, faults: FaultSettings | None = None) -> None:
         self.store = store
         self.settings = settings or Settings()
+        # What ``/__emulator/reset`` goes back to: the settings and faults the process started with.
+        self.startup_settings = Settings(**self.settings.as_dict())
+        self.startup_faults = faults or FaultSettings()
         self.limiter = SlidingWindowLimiter(self.settings.rate_limit, self.settings.rate_window_s)
         self.faults = FaultPlan(faults)
         self.counters = Counters()
@@ -88,6 +91,13 @@ class EmulatorState:
     def apply_settings(self, data: dict[str, Any]) -> None:
         self.settings.update(data)
         self.limiter.configure(self.settings.rate_limit, self.settings.rate_window_s)
+
+    def restore_startup(self, *, settings: bool = True, faults: bool = True) -> None:
+        if settings:
+            self.settings = Settings(**self.startup_settings.as_dict())
+            self.limiter.configure(self.settings.rate_limit, self.settings.rate_window_s)
+        if faults:
+            self.faults.replace(FaultSettings(**asdict(self.startup_faults)))
 
     def connector_config(self) -> dict[str, Any]:
         """The destination's config pointing at the default seed."""

@@ -124,16 +124,17 @@ class Store:
 
     # ---- workspaces, spaces, data sources, keys ---------------------------------------------
 
-    def create_workspace(self, name: str, sid: str | None = None) -> dict[str, Any]:
+    def create_workspace(self, name: str, sid: str | None = None, global_space: str | None = None) -> dict[str, Any]:
         """A workspace comes with its global space ("Company Data") and a system space."""
         sid = sid or random_sid()
+        space_ids = {"global": global_space or "vlt_" + random_sid(), "system": "vlt_" + random_sid()}
         created = now_ms()
         with self._tx() as db:
             db.execute("INSERT INTO workspaces (sid, name, created) VALUES (?, ?, ?)", (sid, name, created))
             for kind, space_name in (("global", "Company Data"), ("system", "System")):
                 db.execute(
                     "INSERT INTO spaces (sid, workspace, name, kind, created) VALUES (?, ?, ?, ?, ?)",
-                    ("vlt_" + random_sid(), sid, space_name, kind, created),
+                    (space_ids[kind], sid, space_name, kind, created),
                 )
         return {"sId": sid, "name": name, "created": created}
 
@@ -513,7 +514,7 @@ class Store:
             "api_key": new_api_key(),
             "system_api_key": new_api_key(),
         }
-        self.create_workspace("Emulated workspace", sid=seed["workspace_id"])
+        self.create_workspace("Emulated workspace", sid=seed["workspace_id"], global_space=seed.get("space_id"))
         space = self.global_space(seed["workspace_id"])
         assert space is not None
         seed["space_id"] = space["sid"]

@@ -168,18 +168,42 @@ def table_body(raw: Any) -> dict[str, Any]:
     return clean
 
 
-def _cell(value: Any) -> tuple[bool, Any]:
-    """Validate one cell like the zod union; return (ok, normalised value)."""
-    if value is None or isinstance(value, (str, bool)):
-        return True, value
-    if isinstance(value, (int, float)):
-        return True, js_number(value)
-    if isinstance(value, dict):
-        epoch = value.get("epoch")
-        if value.get("type") == "datetime" and isinstance(epoch, (int, float)) and not isinstance(epoch, bool):
-            # zod strips unknown keys of the datetime object.
-            return True, {"type": "datetime", "epoch": js_number(epoch)}
-    return False, None
+_SAFE_INT = 2**53
+_PLAIN_KINDS = {str, bool, type(None)}
+
+
+def _clean_value(value: dict[str, Any]) -> dict[str, Any] | None:
+    """Validate one row value like the zod record of cells; ``None`` if a cell is invalid.
+
+    Hot path: returns the same dict when nothing needs normalising (the common case).
+    """
+    kinds = set(map(type, value.values()))
+    if kinds <= _PLAIN_KINDS:
+        return value
+    changed: dict[str, Any] | None = None
+    for key, cell in value.items():
+        kind = type(cell)
+        if kind is str or kind is bool or cell is None:
+            continue
+        if kind is int:
+            if -_SAFE_INT <= cell <= _SAFE_INT:
+                continue
+            normalised: Any = js_number(cell)
+        elif kind is float:
+            if not cell.is_integer():
+                continue
+            normalised = js_number(cell)
+        elif kind is dict:
+            epoch = cell.get("epoch")
+            if cell.get("type") != "datetime" or type(epoch) not in (int, float):
+                return None
+            normalised = {"type": "datetime", "epoch": js_number(epoch)}  # zod strips unknown keys
+        else:
+            return None
+        if changed is None:
+            changed = dict(value)
+        changed[key] = normalised
+    return value if changed is None else changed
 
 
 def rows_body(raw: Any) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
@@ -195,31 +219,31 @@ def rows_body(raw: Any) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
         issues.add(f"Expected array, received {_kind(rows)}", ["rows"])
     else:
         for index, row in enumerate(rows):
-            if not isinstance(row, dict):
+            if type(row) is not dict:
                 issues.add(f"Expected object, received {_kind(row)}", ["rows", index])
                 continue
             row_id, value = row.get("row_id", _MISSING), row.get("value", _MISSING)
-            if not isinstance(row_id, str):
+            if type(row_id) is not str:
                 issues.add("Required" if row_id is _MISSING else "Expected string", ["rows", index, "row_id"])
-            if not isinstance(value, dict):
+            if type(value) is not dict:
                 issues.add("Required" if value is _MISSING else "Expected object", ["rows", index, "value"])
                 continue
-            clean_value: dict[str, Any] = {}
-            for key, cell in value.items():
-                ok, normalised = _cell(cell)
-                if not ok:
-                    issues.add("Invalid input", ["rows", index, "value", key])
-                clean_value[key] = normalised
-            if isinstance(row_id, str):
-                clean_rows.append((row_id, js_key_order(clean_value)))
+            clean_value = _clean_value(value)
+            if clean_value is None:
+                issues.add("Invalid input", ["rows", index, "value"])
+            elif type(row_id) is str:
+                clean_rows.append((row_id, clean_value))
             if len(issues.items) > 5:
                 break
     issues.raise_if_any(prefix)
+    # Key checks run once per distinct key, not once per cell.
+    keys: set[str] = set()
     for _, value in clean_rows:
-        if not all(ROW_KEY.match(key) for key in value):
-            raise DustApiError(
-                400, "invalid_request_error", "Invalid request body: keys must be lowercase alphanumeric."
-            )
+        keys.update(value)
+    if not all(ROW_KEY.match(key) for key in keys):
+        raise DustApiError(400, "invalid_request_error", "Invalid request body: keys must be lowercase alphanumeric.")
+    if any(key.isdigit() for key in keys):
+        clean_rows = [(row_id, js_key_order(value)) for row_id, value in clean_rows]
     return clean_rows, bool(truncate)
 
 
