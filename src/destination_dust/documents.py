@@ -15,7 +15,8 @@ What a record becomes (see render.py for the text itself):
 - **title**: `title_field`, else the first non-blank of title/name/subject/summary, else `<stream> <key>`;
   one line, at most 512 UTF-16 units (Dust's limit). No `title:` tag: Dust adds it when missing.
 - **timestamp** (integer ms, what agents' time filters use): `timestamp_field`, else the cursor field, else an
-  updated_at-like field, else a created_at-like one, else the record's `emitted_at`. ISO-8601 (naive = UTC),
+  updated_at-like field, else a created_at-like one, else an event time (occurred_at, timestamp...), else the
+  record's `emitted_at`. ISO-8601 (naive = UTC),
   dates, RFC 2822, epoch seconds/ms numbers or numeric strings. Guessed fields must look like a date after
   2000 (an integer cursor such as an id is not a time); pre-1970 values are never sent (Dust multiplies
   negative timestamps by 1000).
@@ -53,6 +54,7 @@ from destination_dust.cells import epoch_number_ms, parse_iso_epoch_ms
 from destination_dust.config import DustConfig
 from destination_dust.render import (
     build_section,
+    compact_json,
     cut_bytes,
     cut_utf16,
     fit_section,
@@ -86,6 +88,7 @@ _CREATED_NAMES = (
     "createdat", "createddate", "createdtime", "datecreated", "creationdate", "createdon", "insertedat",
     "created",
 )  # fmt: skip
+_EVENT_TIME_NAMES = ("occurredat", "eventtime", "timestamp", "sentat", "receivedat", "time", "date")
 _NAME_NOISE = re.compile(r"[_\-\s]")
 
 
@@ -223,9 +226,9 @@ class DocumentRenderer:
         name = self.stream.name
         keys = self.stream.primary_key
         if len(keys) == 1:
-            return f"{name} {single_line(scalar_text(get_path(data, keys[0])))}"
+            return f"{name} {_key_text(get_path(data, keys[0]))}"
         if keys:
-            parts = (f"{'.'.join(k)}={single_line(scalar_text(get_path(data, k)))}" for k in keys)
+            parts = (f"{'.'.join(k)}={_key_text(get_path(data, k))}" for k in keys)
             return f"{name} {' '.join(parts)}"
         if timestamp is not None and timestamp.label:
             return f"{name} at {iso_ms(timestamp.epoch_ms)}"
@@ -264,14 +267,18 @@ class DocumentRenderer:
         return None
 
     def _guessed_time_fields(self, data: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
-        """The cursor field, then top-level updated-like fields, then created-like ones."""
+        """The cursor field, then top-level updated-like fields, created-like ones, event-time-like ones."""
         if self.stream.cursor_field:
             yield self.stream.cursor_field, _time_label(self.stream.cursor_field[-1])
         by_name: dict[str, str] = {}
         for key in data:
             if isinstance(key, str):
                 by_name.setdefault(_NAME_NOISE.sub("", key).lower(), key)
-        for names, label in ((_UPDATED_NAMES, "updatedAt"), (_CREATED_NAMES, "createdAt")):
+        for names, label in (
+            (_UPDATED_NAMES, "updatedAt"),
+            (_CREATED_NAMES, "createdAt"),
+            (_EVENT_TIME_NAMES, "updatedAt"),
+        ):
             for name in names:
                 if name in by_name:
                     yield (by_name[name],), label
@@ -353,6 +360,15 @@ def _cap_tags(tags: list[str], marker_tags: list[str]) -> list[str]:
     custom = [t for t in tags if not t.startswith("airbyte:")]
     room = MAX_TAGS - len(system) - len(marker_tags)
     return custom[:room] + system + marker_tags
+
+
+def _key_text(value: Any) -> str:
+    """A key value in a fallback title; null and blank strings spelled as JSON so the title is never blank."""
+    if value is None:
+        return "null"
+    if isinstance(value, (Mapping, list, tuple)):
+        return compact_json(value)
+    return single_line(scalar_text(value)) or '""'
 
 
 def _cut_title(title: str) -> str:
