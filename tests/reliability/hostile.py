@@ -1,5 +1,5 @@
-"""A tiny hostile HTTP server: it answers whatever the test's `answer` function says, which may echo the API key
-(read from the Authorization header) back in error messages, bodies or data source names."""
+"""A tiny hostile HTTP server: it answers whatever the test's `answer` function says, which may echo the API
+key (read from the Authorization header) back in error messages, bodies or data source names."""
 
 from __future__ import annotations
 
@@ -57,9 +57,9 @@ def hostile_server(answer: Callable[[Request], Answer]) -> Iterator[HostileServe
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_DELETE = do_PUT = _serve  # noqa: N815
+        do_GET = do_POST = do_DELETE = do_PUT = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep stderr quiet
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

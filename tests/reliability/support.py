@@ -1,6 +1,6 @@
-"""What the reliability suites share: a sync plan (records with versions, states with sequence numbers), a live
-connector process (stdin fed in chunks, stdout read line by line, every STATE checked against the store the
-moment it is read), and a record-by-record audit of what the emulator holds.
+"""What the reliability suites share: a sync plan (records with versions, states with sequence numbers),
+a live connector process (stdin fed in chunks, stdout read line by line, every STATE checked against the
+store the moment it is read), and a record-by-record audit of what the emulator holds.
 
 Two streams: `docs` (documents) and `rows` (tables), both `append_dedup` on `id`. Every record carries a token
 `tok_<stream>_<id>_v<version>`; the audit finds tokens in stored documents (their text) and rows (their
@@ -9,6 +9,7 @@ Two streams: `docs` (documents) and `rows` (tables), both `append_dedup` on `id`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -82,9 +83,9 @@ def make_plan(
     body_chars: int = 40,
     global_rate: float = 0.0,
 ) -> Plan:
-    """Records of the streams in `counts`, interleaved at random; a STREAM state for a stream after about every
-    `state_every` of its records (a GLOBAL one with probability `global_rate` instead); a fraction of records
-    re-send an earlier id with a new version. Ends with a state per stream."""
+    """Records of the streams in `counts`, interleaved at random; a STREAM state for a stream after about
+    every `state_every` of its records (a GLOBAL one with probability `global_rate` instead); a fraction of
+    records re-send an earlier id with a new version. Ends with a state per stream."""
     plan = Plan()
     left = dict(counts)
     versions: dict[tuple[str, int], int] = {}
@@ -96,11 +97,18 @@ def make_plan(
         nonlocal seq
         seq += 1
         if stream is None:
-            message = {"type": "STATE", "state": {"type": "GLOBAL", "global": {"shared_state": {"seq": seq},
-                                                                               "stream_states": []}}}
+            message = {
+                "type": "STATE",
+                "state": {"type": "GLOBAL", "global": {"shared_state": {"seq": seq}, "stream_states": []}},
+            }
         else:
-            message = {"type": "STATE", "state": {"type": "STREAM", "stream": {
-                "stream_descriptor": {"name": stream}, "stream_state": {"seq": seq}}}}
+            message = {
+                "type": "STATE",
+                "state": {
+                    "type": "STREAM",
+                    "stream": {"stream_descriptor": {"name": stream}, "stream_state": {"seq": seq}},
+                },
+            }
         plan.messages.append(message)
         plan.meaning.append(("state", stream, seq))
 
@@ -146,8 +154,12 @@ def connector_config(emulator_config: dict[str, Any], **overrides: Any) -> dict[
     }
 
 
-def write_inputs(directory: Path, config: dict[str, Any], streams: Iterable[str] = STREAMS) -> tuple[str, str]:
-    return write_json(directory, "config.json", config), write_json(directory, "catalog.json", sync_catalog(streams))
+def write_inputs(
+    directory: Path, config: dict[str, Any], streams: Iterable[str] = STREAMS
+) -> tuple[str, str]:
+    return write_json(directory, "config.json", config), write_json(
+        directory, "catalog.json", sync_catalog(streams)
+    )
 
 
 # -- the audit ----------------------------------------------------------------------------------------
@@ -273,7 +285,7 @@ class LiveSync:
             if message.get("type") == "STATE" and self.on_state is not None:
                 try:
                     self.on_state(message)
-                except BaseException as exc:  # noqa: BLE001 - reported by the test
+                except BaseException as exc:
                     self.errors.append(exc)
             with self._state_seen:
                 self.lines.append(line.rstrip(b"\n"))
@@ -301,10 +313,8 @@ class LiveSync:
 
     def close_stdin(self) -> None:
         assert self.proc.stdin is not None
-        try:
+        with contextlib.suppress(BrokenPipeError):
             self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
 
     def wait_for_states(self, count: int, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -320,7 +330,7 @@ class LiveSync:
         self.proc.kill()
 
     def finish(self, timeout: float = 60.0) -> CliResult:
-        """Close stdin, wait for the exit (kill after `timeout`: a hang is a failure) and return the result."""
+        """Close stdin, wait for the exit (kill after `timeout`: a hang is a failure), return the result."""
         self.close_stdin()
         try:
             self.proc.wait(timeout)
@@ -330,15 +340,21 @@ class LiveSync:
             raise AssertionError(f"the connector did not exit within {timeout}s") from None
         self._reader.join(10)
         self._err_reader.join(10)
-        return CliResult(self.proc.returncode, b"\n".join(self.lines), self.stderr, list(self.lines),
-                         list(self.messages))
+        return CliResult(
+            self.proc.returncode, b"\n".join(self.lines), self.stderr, list(self.lines), list(self.messages)
+        )
 
 
 class StateChecker:
     """on_state for LiveSync: when a STATE is read, the store must already hold every record it covers."""
 
     def __init__(
-        self, plan: Plan, dump: Callable[[], dict[str, Any]], data_source_id: str, *, strict_versions: bool = True
+        self,
+        plan: Plan,
+        dump: Callable[[], dict[str, Any]],
+        data_source_id: str,
+        *,
+        strict_versions: bool = True,
     ) -> None:
         self.plan = plan
         self.dump = dump

@@ -78,7 +78,9 @@ class Case:
         self.name, self.fault, self.plan, self.emu = name, fault, plan, emu
         self.data_source_id = emu.config["data_source_id"]
         self.config, self.catalog = write_inputs(tmp_path, connector_config(emu.config, **config))
-        self.checker = StateChecker(plan, _dump_retrying(emu), self.data_source_id, strict_versions=strict_versions)
+        self.checker = StateChecker(
+            plan, _dump_retrying(emu), self.data_source_id, strict_versions=strict_versions
+        )
         self.started = time.monotonic()
 
     def start(self, env: dict[str, str] | None = None) -> LiveSync:
@@ -168,15 +170,24 @@ def test_responses_slower_than_the_client_timeout(tmp_path: Path) -> None:
     settings = {"seed": 13, "slow_rate": 0.1, "slow_seconds": 1.5}
     plan = make_plan(random.Random("slow"), {"docs": 40, "rows": 120})
     with EmulatorProcess(rate_limit=0, seed=13, fault_slow_rate=0.1, slow_seconds=1.5, **EVERY_METHOD) as emu:
-        case = Case(tmp_path, "slow_responses", "10% of answers take 1.5 s, client timeout 0.5 s", plan, emu,
-                    strict_versions=False, request_timeout_seconds=0.5)
+        case = Case(
+            tmp_path,
+            "slow_responses",
+            "10% of answers take 1.5 s, client timeout 0.5 s",
+            plan,
+            emu,
+            strict_versions=False,
+            request_timeout_seconds=0.5,
+        )
         _, states = _run_to_end(case)
         time.sleep(1.6)  # let every abandoned request land, then look again
         found = case.final_audit()
         requests = emu.counters()["totals"]["requests"]
     replica = FaultPlan(FaultSettings.from_dict(settings))
     injected = sum(1 for _ in range(requests) if replica.decide("documents", "POST", "t", 0).delay_s >= 1.5)
-    case.report(injected, found, "success (stale versions: known limit)" if found.stale else "success", states)
+    case.report(
+        injected, found, "success (stale versions: known limit)" if found.stale else "success", states
+    )
     assert injected > 0
     assert not found.lost and not found.duplicates, found.describe()
 
@@ -187,8 +198,15 @@ def test_a_429_storm_longer_than_the_rate_window(tmp_path: Path) -> None:
     plan = make_plan(random.Random("429"), {"docs": 30})
     seen: list[tuple[float, int]] = []  # (time, 429s so far), polled while the sync runs
     with EmulatorProcess(rate_limit=4, rate_window=0.5, burst_429=12) as emu:
-        case = Case(tmp_path, "429_storm", "12 consecutive 429s, then Dust's limit of 4 per 0.5 s window", plan,
-                    emu, document_upserts_per_minute=480, retry_deadline_seconds=30)
+        case = Case(
+            tmp_path,
+            "429_storm",
+            "12 consecutive 429s, then Dust's limit of 4 per 0.5 s window",
+            plan,
+            emu,
+            document_upserts_per_minute=480,
+            retry_deadline_seconds=30,
+        )
         done = threading.Event()
 
         def poll() -> None:
@@ -213,11 +231,17 @@ def test_a_429_storm_longer_than_the_rate_window(tmp_path: Path) -> None:
 
 
 def test_a_413_splits_the_rows_batch(tmp_path: Path) -> None:
-    """Batches are built up to 60 kB but the server refuses bodies over 20 kB: the batch is split, not dropped."""
+    """Batches are built up to 60 kB, the server refuses bodies over 20 kB: split, not dropped."""
     plan = make_plan(random.Random("413"), {"rows": 300}, body_chars=300, state_every=100)
     with EmulatorProcess(rate_limit=0, fault_413_over_bytes=20_000) as emu:
-        case = Case(tmp_path, "413_rows_batch", "row batches over 20 kB answer 413 (batches built up to 60 kB)",
-                    plan, emu, table_batch_max_bytes=60_000)
+        case = Case(
+            tmp_path,
+            "413_rows_batch",
+            "row batches over 20 kB answer 413 (batches built up to 60 kB)",
+            plan,
+            emu,
+            table_batch_max_bytes=60_000,
+        )
         found, states = _run_to_end(case)
         counters = emu.counters()
     injected = _statuses(counters, lambda s: s == "413")
@@ -230,8 +254,14 @@ def test_a_quota_error_fails_clearly_after_checkpointing_what_was_stored(tmp_pat
     plan = make_plan(random.Random("quota"), {"docs": 40}, state_every=20)
     first = plan.state_position(1) + 1
     with EmulatorProcess(rate_limit=0) as emu:
-        case = Case(tmp_path, "403_quota", "one document POST answers 403 data_source_quota_error mid-sync", plan,
-                    emu, retry_deadline_seconds=5)
+        case = Case(
+            tmp_path,
+            "403_quota",
+            "one document POST answers 403 data_source_quota_error mid-sync",
+            plan,
+            emu,
+            retry_deadline_seconds=5,
+        )
         live = case.start()
         live.send(plan.messages[:first])
         assert live.wait_for_states(1), live.messages
@@ -248,7 +278,9 @@ def test_a_quota_error_fails_clearly_after_checkpointing_what_was_stored(tmp_pat
     assert "quota" in error["message"] and "docs" in error["message"]
     assert [m["state"]["stream"]["stream_state"]["seq"] for m in result.states] == [1]
     assert result.stderr == b""
-    case.report(injected, found, "failed as expected: config_error TRACE, 1 state emitted", len(result.states))
+    case.report(
+        injected, found, "failed as expected: config_error TRACE, 1 state emitted", len(result.states)
+    )
     assert injected == 1
     _assert_clean(found)  # everything the emitted state vouches for is stored
 
@@ -257,9 +289,16 @@ def test_the_emulator_killed_and_restarted_mid_sync(tmp_path: Path) -> None:
     """kill -9 of the server (SQLite file kept) after the first states; it comes back on the same port."""
     plan = make_plan(random.Random("restart"), {"docs": 40, "rows": 120})
     half = len(plan.messages) // 2
-    with EmulatorProcess(db_path=str(tmp_path / "emulator.db"), rate_limit=0, latency_ms=5, **EVERY_METHOD) as emu:
-        case = Case(tmp_path, "emulator_restart", "kill -9 of the server mid-sync, restarted on the same SQLite file",
-                    plan, emu)
+    with EmulatorProcess(
+        db_path=str(tmp_path / "emulator.db"), rate_limit=0, latency_ms=5, **EVERY_METHOD
+    ) as emu:
+        case = Case(
+            tmp_path,
+            "emulator_restart",
+            "kill -9 of the server mid-sync, restarted on the same SQLite file",
+            plan,
+            emu,
+        )
         live = case.start()
         live.send(plan.messages[:half])
         assert live.wait_for_states(2), live.messages
