@@ -29,8 +29,16 @@ def start_emulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]
     config_path = workdir / "emulator-config.json"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "dust_emulator", "serve", "--port", "0",
-            "--db", str(workdir / "dust.db"), "--config-out", str(config_path),
+            sys.executable,
+            "-m",
+            "dust_emulator",
+            "serve",
+            "--port",
+            "0",
+            "--db",
+            str(workdir / "dust.db"),
+            "--config-out",
+            str(config_path),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -50,9 +58,19 @@ def run_sync(config: dict[str, Any], workdir: Path) -> int:
     config_path.write_text(json.dumps(config))
     with (DATA / "records.jsonl").open("rb") as stdin:
         result = subprocess.run(
-            [sys.executable, "-m", "destination_dust", "write", "--config", str(config_path),
-             "--catalog", str(DATA / "catalog.json")],
-            stdin=stdin, capture_output=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "destination_dust",
+                "write",
+                "--config",
+                str(config_path),
+                "--catalog",
+                str(DATA / "catalog.json"),
+            ],
+            stdin=stdin,
+            capture_output=True,
+            check=False,
         )
     states = 0
     for line in result.stdout.decode().splitlines():
@@ -97,7 +115,9 @@ def show(config: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--serve", action="store_true", help="keep the emulator running after the sync")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dust-demo-") as tmp:

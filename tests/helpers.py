@@ -75,7 +75,9 @@ def jsonl(messages: Iterable[dict[str, Any]]) -> bytes:
     return b"".join(orjson.dumps(m) + b"\n" for m in messages)
 
 
-def record(stream: str, data: dict[str, Any], namespace: str | None = None, emitted_at: int = 1_700_000_000_000) -> dict[str, Any]:
+def record(
+    stream: str, data: dict[str, Any], namespace: str | None = None, emitted_at: int = 1_700_000_000_000
+) -> dict[str, Any]:
     body: dict[str, Any] = {"stream": stream, "data": data, "emitted_at": emitted_at}
     if namespace:
         body["namespace"] = namespace
@@ -88,7 +90,11 @@ def stream_state(stream: str, value: Any, namespace: str | None = None, **extra:
         descriptor["namespace"] = namespace
     return {
         "type": "STATE",
-        "state": {"type": "STREAM", "stream": {"stream_descriptor": descriptor, "stream_state": value}, **extra},
+        "state": {
+            "type": "STREAM",
+            "stream": {"stream_descriptor": descriptor, "stream_state": value},
+            **extra,
+        },
     }
 
 

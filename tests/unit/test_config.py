@@ -74,7 +74,9 @@ def test_local_http_and_https_are_allowed(url: str) -> None:
 
 
 def test_stream_format_override() -> None:
-    config = parse_config({**BASE, "data_format": "documents", "stream_formats": {"users": "tables", "ns.x": "tables"}})
+    config = parse_config(
+        {**BASE, "data_format": "documents", "stream_formats": {"users": "tables", "ns.x": "tables"}}
+    )
     assert config.format_for(None, "users") == "tables"
     assert config.format_for(None, "tickets") == "documents"
     assert config.format_for("ns", "x") == "tables"

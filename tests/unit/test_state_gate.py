@@ -47,7 +47,10 @@ def test_no_count_means_untouched() -> None:
 @given(
     st.dictionaries(
         st.text(max_size=8).filter(lambda k: k != "destinationStats"),
-        st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10), lambda c: st.lists(c, max_size=3)),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+            lambda c: st.lists(c, max_size=3),
+        ),
         max_size=5,
     ),
     st.integers(min_value=0, max_value=10**9),
