@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from destination_dust.__main__ import run  # noqa: E402
+from destination_dust.__main__ import run
 
 if __name__ == "__main__":
     run()

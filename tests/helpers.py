@@ -35,7 +35,7 @@ class CliResult:
 
     @property
     def state_lines(self) -> list[bytes]:
-        return [line for line, m in zip(self.lines, self.messages) if m.get("type") == "STATE"]
+        return [line for line, m in zip(self.lines, self.messages, strict=True) if m.get("type") == "STATE"]
 
     @property
     def traces(self) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The CLI without a server: spec, config errors, unreachable hosts. Every stdout line is an Airbyte message."""
+"""The CLI without a server: spec, config errors, unreachable hosts (stdout holds only Airbyte messages)."""
 
 from __future__ import annotations
 

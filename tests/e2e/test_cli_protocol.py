@@ -101,7 +101,7 @@ def test_check_against_something_that_is_not_dust(tmp_path: Path) -> None:
             import http.server
 
             class Handler(http.server.BaseHTTPRequestHandler):
-                def do_GET(self) -> None:  # noqa: N802
+                def do_GET(self) -> None:
                     self.send_response(404)
                     self.end_headers()
                     self.wfile.write(b"<html>nothing here</html>")

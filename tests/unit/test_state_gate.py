@@ -33,7 +33,10 @@ def test_stats_keep_every_other_byte() -> None:
 
 
 def test_stats_replace_an_explicit_null() -> None:
-    raw = b'{"type":"STATE","state":{"type":"GLOBAL","global_":null,"destinationStats":null,"sourceStats":null}}'
+    raw = (
+        b'{"type":"STATE","state":{"type":"GLOBAL","global_":null,'
+        b'"destinationStats":null,"sourceStats":null}}'
+    )
     out = orjson.loads(with_destination_stats(raw, 3))
     assert out["state"]["destinationStats"] == {"recordCount": 3.0}
     assert "global_" in out["state"] and out["state"]["sourceStats"] is None
