@@ -25,8 +25,9 @@ What a record becomes (see render.py for the text itself):
 - **tags**: `field:value` for each tag field (lists give one tag per item; values over 64 characters and
   objects skipped), then `airbyte:stream:`, `airbyte:namespace:`, `airbyte:generation:`, `airbyte:fp:`.
   At most 32 (user tags give way first). `airbyte:fp:` is the first 16 hex digits of the fingerprint, a
-  SHA-256 of the body without the generation and fingerprint tags: the sink skips documents Dust already
-  holds with the same fingerprint and generation.
+  SHA-256 of the body without the generation and fingerprint tags (nor a timestamp taken from emitted_at,
+  which changes every sync): the sink skips documents Dust already holds with the same fingerprint and
+  generation.
 - **size**: a text longer than `max_document_chars` UTF-16 units is cut at a section boundary with a marker
   line (render.fit_section); `truncated` is set and a warning names the stream and document id.
 
@@ -152,7 +153,7 @@ class DocumentRenderer:
             body["source_url"] = source_url
         body["mime_type"] = MIME_TYPE
         body["light_document_output"] = True
-        payload = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        payload = orjson.dumps(_fingerprinted(body, timestamp), option=orjson.OPT_SORT_KEYS)
         fingerprint = hashlib.sha256(payload).hexdigest()
         marker_tags = self._marker_tags(fingerprint)
         body["tags"] = _cap_tags(body["tags"], marker_tags)
@@ -330,6 +331,14 @@ class DocumentRenderer:
 
 
 # --- helpers (public where the sink or the tests use them)
+
+
+def _fingerprinted(body: dict[str, Any], timestamp: _Timestamp | None) -> dict[str, Any]:
+    """What the fingerprint covers: the body, except a timestamp that is only the read time (it changes on
+    every sync, so an unchanged record without a time field would otherwise never be skipped)."""
+    if timestamp is None or timestamp.label is not None:
+        return body
+    return {key: value for key, value in body.items() if key != "timestamp"}
 
 
 def lookup(data: Mapping[str, Any], path: str) -> Any:

@@ -441,7 +441,12 @@ def test_fingerprint_ignores_generation_but_not_content() -> None:
     two = render(data, stream=make_stream(generation_id=2))
     assert one.fingerprint == two.fingerprint and one.body["tags"] != two.body["tags"]
     assert render({"id": 1, "name": "m"}).fingerprint != render(data).fingerprint
-    assert render(data, emitted_at=1).fingerprint != render(data, emitted_at=2).fingerprint  # the timestamp
+    # the read time changes every sync: it must not make an unchanged record look changed; a record time must
+    assert render(data, emitted_at=1).fingerprint == render(data, emitted_at=2).fingerprint
+    dated = {**data, "updated_at": "2024-01-01"}
+    assert (
+        render(dated, emitted_at=1).fingerprint != render({**dated, "updated_at": "2024-01-02"}).fingerprint
+    )
 
 
 # --- size
@@ -524,7 +529,7 @@ JSON_VALUES = st.recursive(
 RECORDS = st.dictionaries(st.text(max_size=30), JSON_VALUES, max_size=12)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     record=RECORDS,
     size_mb=st.sampled_from([2.0, 0.002, 0.0003, 0.00005]),
