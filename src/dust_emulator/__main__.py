@@ -80,7 +80,7 @@ def serve(args: argparse.Namespace) -> int:
             "burst_quota": args.burst_quota,
             "fail_once_per_route": args.fail_once_per_route,
             "routes": _csv(args.fault_routes),
-            "methods": [m.upper() for m in _csv(args.fault_methods)],
+            "methods": _csv(args.fault_methods),
         }
     )
     state = build_state(args.db, settings, faults, seed=not args.no_seed)

@@ -84,6 +84,7 @@ class FaultSettings:
         return settings
 
     def validate(self) -> None:
+        self.methods = ["all" if m.lower() == "all" else m.upper() for m in self.methods]
         for name in ("error_5xx_rate", "reset_rate", "slow_rate"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
