@@ -28,6 +28,7 @@ from typing import Any
 
 from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.client import DustClient
+from destination_dust.documents import GENERATION_TAG, clean_tag
 from destination_dust.ids import stream_prefix
 from destination_dust.seen import SeenIds
 
@@ -40,7 +41,6 @@ DELETE_WORKERS = 4
 
 STREAM_TAG = "airbyte:stream:"
 NAMESPACE_TAG = "airbyte:namespace:"
-GENERATION_TAG = "airbyte:generation:"
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,10 @@ def owns_document(stream: StreamKey, document_id: Any, tags: Any) -> bool:
     if not isinstance(document_id, str) or not document_id.startswith(stream_prefix(stream) + "-"):
         return False
     tag_set = {t for t in tags if isinstance(t, str)} if isinstance(tags, list) else set()
-    if f"{STREAM_TAG}{stream.name}" not in tag_set:
+    if f"{STREAM_TAG}{clean_tag(stream.name)}" not in tag_set:
         return False
     namespaces = {t for t in tag_set if t.startswith(NAMESPACE_TAG)}
-    return namespaces == ({f"{NAMESPACE_TAG}{stream.namespace}"} if stream.namespace else set())
+    return namespaces == ({f"{NAMESPACE_TAG}{clean_tag(stream.namespace)}"} if stream.namespace else set())
 
 
 def document_doomed(stream: StreamKey, rule: SweepRule, document: Mapping[str, Any]) -> bool:
