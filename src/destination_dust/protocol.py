@@ -94,7 +94,8 @@ class Output:
                 self._stream.flush()
 
     def message(self, message: dict[str, Any], *, flush: bool = False) -> None:
-        self.write_line(orjson.dumps(message, default=str), flush=flush)
+        # mask the strings before they are JSON-escaped (after, a key holding `"` or `\` no longer matches)
+        self.write_line(orjson.dumps(_redacted(message), default=str), flush=flush)
 
     def log(self, level: str, text: str) -> None:
         self.message({"type": "LOG", "log": {"level": level, "message": REDACT(text)}}, flush=True)
@@ -111,6 +112,16 @@ class Output:
     def flush(self) -> None:
         with self._lock:
             self._stream.flush()
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return REDACT(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 class AirbyteLogHandler(logging.Handler):
