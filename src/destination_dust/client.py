@@ -68,7 +68,7 @@ class DustAnswer:
                 error_type = body["error"].get("type")
                 message = str(body["error"].get("message") or "")
         except ValueError:
-            message = response.text[:200]
+            message = REDACT(response.text)[:200]  # mask first: a cut could leave half a key
         return cls(response.status_code, error_type, REDACT(message)[:500])
 
 
