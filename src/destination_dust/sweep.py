@@ -34,7 +34,7 @@ from destination_dust.seen import SeenIds
 
 logger = logging.getLogger(__name__)
 
-DOCUMENT_PAGE = 200
+DOCUMENT_PAGE = 100  # listed documents carry their text: keep a page small
 ROW_PAGE = 1000
 MAX_PASSES = 3
 DELETE_WORKERS = 4

@@ -94,3 +94,74 @@ def test_overwrite_dooms_every_owned_document_whatever_its_generation() -> None:
     assert document_doomed(USERS, rule, doc("users-1", "airbyte:stream:users", "airbyte:generation:9"))
     assert document_doomed(USERS, rule, doc("users-1", "airbyte:stream:users"))
     assert not document_doomed(USERS, rule, doc("users-1", "airbyte:stream:orders"))
+
+
+# -- paging: deleting while listing, and documents inserted by others during the listing --------------------
+
+
+class Listing:
+    """An ordered collection listed by (limit, offset), newest first like Dust's document list."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.items = list(ids)
+        self.deleted: list[str] = []
+        self.on_page: Any = None  # called before each page: simulates concurrent writers
+
+    def page(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        if self.on_page is not None:
+            self.on_page(self)
+        return [{"row_id": i} for i in self.items[offset : offset + limit]]
+
+    def delete(self, item: str) -> None:
+        self.items.remove(item)
+        self.deleted.append(item)
+
+
+def run_sweep(listing: Listing, seen_ids: set[str], page_size: int) -> Any:
+    from destination_dust.seen import SeenStore
+    from destination_dust.sweep import _sweep_pages
+
+    store = SeenStore()
+    seen = store.stream("s")
+    for item in seen_ids:
+        seen.add(item)
+    try:
+        return _sweep_pages(
+            listing.page,
+            lambda row: row["row_id"],
+            lambda row: not row["row_id"].startswith("other"),
+            listing.delete,
+            seen,
+            page_size,
+        )
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("page_size", [1, 3, 7, 100])
+def test_sweep_pages_deletes_every_unseen_item_in_one_pass(page_size: int) -> None:
+    items = [f"k{i}" for i in range(50)] + [f"other{i}" for i in range(5)]
+    listing = Listing(items)
+    kept = {f"k{i}" for i in range(0, 50, 4)}
+    result = run_sweep(listing, kept, page_size)
+    assert set(listing.items) == kept | {f"other{i}" for i in range(5)}
+    assert result.deleted == 50 - len(kept)
+    assert result.passes == 2  # the second pass finds nothing left
+
+
+def test_sweep_pages_catches_items_shifted_by_concurrent_inserts() -> None:
+    """Other streams insert newer documents at the head while we page: later pages shift, and a single pass
+    would miss some stale items. The re-pass catches them."""
+    listing = Listing([f"k{i}" for i in range(40)])
+    inserted = iter(range(20))  # 10 pages see 2 new documents each, then the writers stop
+
+    def insert_two(lst: Listing) -> None:
+        for number in [next(inserted, None), next(inserted, None)]:
+            if number is not None:
+                lst.items.insert(0, f"other{number}")
+
+    listing.on_page = insert_two
+    result = run_sweep(listing, {"k5", "k39"}, page_size=5)
+    assert {i for i in listing.items if i.startswith("k")} == {"k5", "k39"}
+    assert result.passes >= 2 and result.deleted == 38
+    assert len([i for i in listing.items if i.startswith("other")]) == 20
