@@ -73,6 +73,8 @@ MAX_TAG_VALUE = 64
 ROOT_PREFIX_MAX_BYTES = 210  # with a 40-byte child prefix: < 256 tokens even at one token per byte
 HEADER_TITLE_MAX_BYTES = 100
 HEADER_VALUE_MAX_BYTES = 64
+HEADER_STREAM_MAX_BYTES = 48  # 8+100+1 (title) + 37 (time) + 9+48+1 (stream) = 204 <= ROOT_PREFIX_MAX_BYTES
+RENDER_BUDGET_FACTOR = 4  # rendering stops past 4x the size limit: the rest would be cut anyway
 DEFAULT_TITLE_FIELDS = ("title", "name", "subject", "summary")
 FINGERPRINT_TAG = "airbyte:fp:"
 GENERATION_TAG = "airbyte:generation:"
@@ -91,6 +93,7 @@ _CREATED_NAMES = (
 )  # fmt: skip
 _EVENT_TIME_NAMES = ("occurredat", "eventtime", "timestamp", "sentat", "receivedat", "time", "date")
 _NAME_NOISE = re.compile(r"[_\-\s]")
+_LONGEST_TIME_NAME = 24  # "last_modified_date_time"-like names; longer keys are not looked at
 
 
 @dataclass(frozen=True)
@@ -135,14 +138,15 @@ class DocumentRenderer:
         timestamp = self._timestamp(data, emitted_at, document_id, warnings)
         title = self._title(data, document_id, timestamp)
         header = self._header(data, title, timestamp)
-        section, original = fit_section(
-            build_section(header, render_fields(self._text_fields(data))), self.config.max_document_chars
-        )
-        truncated = original > self.config.max_document_chars
+        limit = self.config.max_document_chars
+        fields = render_fields(self._text_fields(data), budget=RENDER_BUDGET_FACTOR * limit + 4096)
+        section, original = fit_section(build_section(header, fields), limit, fields.complete)
+        truncated = original > limit
         if truncated:
+            size = f"{original:,}" if fields.complete else f"over {original:,}"
             warnings.append(
-                f"stream {self.stream.key}: document {document_id!r} was truncated from {original:,} "
-                f"to at most {self.config.max_document_chars:,} characters (max_document_size_mb)"
+                f"stream {self.stream.key}: document {document_id!r} was truncated from {size} "
+                f"to at most {limit:,} characters (max_document_size_mb)"
             )
         body: dict[str, Any] = {"title": title, "section": section, "tags": self._field_tags(data)}
         body["tags"] += self._stream_tags()
@@ -187,7 +191,7 @@ class DocumentRenderer:
         lines = [f"$title: {cut_bytes(title, HEADER_TITLE_MAX_BYTES)}\n"]
         if timestamp is not None and timestamp.label:
             lines.append(f"${timestamp.label}: {iso_ms(timestamp.epoch_ms)}\n")
-        lines.append(f"$stream: {cut_bytes(single_line(str(self.stream.key)), HEADER_VALUE_MAX_BYTES)}\n")
+        lines.append(f"$stream: {cut_bytes(single_line(str(self.stream.key)), HEADER_STREAM_MAX_BYTES)}\n")
         used = sum(len(line.encode("utf-8")) for line in lines)
         for name, value in self._key_fields(data):
             line = f"${cut_bytes(name, 32)}: {cut_bytes(value, HEADER_VALUE_MAX_BYTES)}\n"
@@ -200,14 +204,14 @@ class DocumentRenderer:
     def _key_fields(self, data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         """Primary-key fields, then tag fields: short scalars worth repeating in every chunk."""
         seen: set[str] = set()
-        paths = [".".join(p) for p in self.stream.primary_key] + list(self.config.tag_fields)
-        for path in paths:
-            value = lookup(data, path)
+        keys = [(".".join(path), get_path(data, path)) for path in self.stream.primary_key]
+        tags = [(path, lookup(data, path)) for path in self.config.tag_fields]
+        for name, value in keys + tags:
             texts = [_tag_value(v) for v in (value if isinstance(value, list) else [value])]
             text = ", ".join(t for t in texts if t)
-            if text and path not in seen:
-                seen.add(path)
-                yield single_line(path), text
+            if text and name not in seen:
+                seen.add(name)
+                yield single_line(name), text
 
     # --- title
 
@@ -273,7 +277,7 @@ class DocumentRenderer:
             yield self.stream.cursor_field, _time_label(self.stream.cursor_field[-1])
         by_name: dict[str, str] = {}
         for key in data:
-            if isinstance(key, str):
+            if isinstance(key, str) and len(key) <= _LONGEST_TIME_NAME:
                 by_name.setdefault(_NAME_NOISE.sub("", key).lower(), key)
         for names, label in (
             (_UPDATED_NAMES, "updatedAt"),

@@ -117,8 +117,20 @@ def scalar_text(value: Any) -> str:
 
 def label_text(key: Any) -> str:
     """A field name as a readable label: one line, at most MAX_LABEL characters."""
+    if isinstance(key, str) and _is_plain_label(key):
+        return key  # the common case, without the regex work
     label = single_line(key if isinstance(key, str) else scalar_text(key)) or "(blank)"
     return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+
+
+def _is_plain_label(key: str) -> bool:
+    return (
+        0 < len(key) <= MAX_LABEL
+        and key.isascii()
+        and key.isprintable()
+        and key.strip() == key
+        and "  " not in key
+    )
 
 
 def compact_json(value: Any) -> str:
@@ -151,6 +163,12 @@ def _is_container(value: Any) -> bool:
     return isinstance(value, (Mapping, list, tuple))
 
 
+def _path_label(prefix: str, key: Any) -> str:
+    """A dotted label, kept to MAX_LABEL characters (the end, the most specific part, is kept)."""
+    label = prefix + label_text(key)
+    return label if len(label) <= MAX_LABEL else "…" + label[-(MAX_LABEL - 1) :]
+
+
 def _labelled(head: str, text: str, indent: str) -> list[str]:
     """`head` + text; further lines are indented under it (blank lines kept as paragraph breaks)."""
     first, *rest = text.split("\n")
@@ -158,109 +176,137 @@ def _labelled(head: str, text: str, indent: str) -> list[str]:
 
 
 def _scalar_list_inline(items: list[Any]) -> str | None:
-    """Short arrays of scalars as `a, b, c`; None when a comma or a newline would make that ambiguous."""
-    texts = [scalar_text(v).strip() for v in items if v is not None]
-    texts = [t for t in texts if t]
-    if not texts:
-        return ""
-    if any("," in t or "\n" in t for t in texts):
-        return None
-    joined = ", ".join(texts)
-    return joined if len(joined) <= LONG_TEXT else None
-
-
-def value_block(value: Any, depth: int, indent: str) -> tuple[str | None, list[str]]:
-    """A value as either inline text (for `label: text`) or a block of lines (for `label:` + block).
-    Empty values give (None, [])."""
-    if value is None:
-        return None, []
-    if isinstance(value, Mapping):
-        if depth >= MAX_DEPTH:
-            return compact_json(value), []
-        return None, object_lines(value, depth + 1, indent)
-    if isinstance(value, (list, tuple)):
-        if depth >= MAX_DEPTH:
-            return (compact_json(value), []) if value else (None, [])
-        return _list_block(list(value), depth + 1, indent)
-    text = scalar_text(value).strip()
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return (text, []) if text else (None, [])
-
-
-def _list_block(items: list[Any], depth: int, indent: str) -> tuple[str | None, list[str]]:
-    if not any(_is_container(v) for v in items):
-        inline = _scalar_list_inline(items)
-        if inline is not None:
-            return (inline or None), []
-    return None, list_lines(items, depth, indent)
-
-
-def object_lines(obj: Mapping[Any, Any], depth: int, indent: str, prefix: str = "") -> list[str]:
-    """`key: value` lines of an object; nested objects flattened into dotted labels."""
-    lines: list[str] = []
-    for key, value in obj.items():
-        label = prefix + label_text(key)
-        if isinstance(value, Mapping) and depth < MAX_DEPTH:
-            lines += object_lines(value, depth + 1, indent, prefix=label + ".")
-            continue
-        inline, block = value_block(value, depth, indent)
-        if inline is not None:
-            lines += _labelled(f"{indent}{label}: ", inline, indent + "  ")
-        elif block:
-            lines += [f"{indent}{label}:", *block]
-    return lines
-
-
-def list_lines(items: list[Any], depth: int, indent: str) -> list[str]:
-    """One `- ` bullet per item; an object item's fields are the bullet's indented lines."""
-    lines: list[str] = []
+    """Short arrays of scalars as `a, b, c`; None when too long, or when a comma or a newline would make
+    that ambiguous."""
+    texts: list[str] = []
+    length = 0
     for item in items:
-        if isinstance(item, Mapping) and depth < MAX_DEPTH:
-            fields = object_lines(item, depth + 1, indent + "  ")
-            if fields:
-                lines += [indent + "- " + fields[0][len(indent) + 2 :], *fields[1:]]
-            continue
-        inline, block = value_block(item, depth, indent + "  ")
+        text = scalar_text(item).strip() if item is not None else ""
+        if "," in text or "\n" in text:
+            return None
+        if text:
+            texts.append(text)
+            length += len(text) + 2
+            if length > LONG_TEXT + 2:
+                return None
+    return ", ".join(texts)
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+@dataclass
+class RenderedFields:
+    """The body of a document: `Field: value` lines, then one (label, text) per long field.
+
+    Rendering stops once `budget` characters were produced (the text would be truncated anyway): a record
+    that is small on the wire but multiplies when flattened cannot exhaust memory. `complete` says whether
+    every field made it, and `length` counts the characters produced."""
+
+    budget: int = 2**62
+    lines: list[str] = field(default_factory=list)
+    sections: list[tuple[str, str]] = field(default_factory=list)
+    length: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.length <= self.budget
+
+    def _charge(self, lines: list[str]) -> list[str]:
+        self.length += sum(len(line) + 1 for line in lines)
+        return lines
+
+    def add(self, label: str, value: Any, depth: int = 0) -> None:
+        """One top-level field. Objects are flattened so that a long text inside one still gets a section."""
+        if not self.complete:
+            return
+        if not isinstance(value, str) and isinstance(value, Mapping) and depth < MAX_DEPTH:
+            for key, child in value.items():
+                self.add(_path_label(label + ".", key), child, depth + 1)
+            return
+        inline, block = self.value_block(value, depth, "")
         if inline is not None:
-            lines += _labelled(f"{indent}- ", inline, indent + "  ")
+            if len(inline) > LONG_TEXT:
+                self.sections.append((label, inline))
+                self.length += len(inline)
+            else:
+                self.lines += self._charge(_labelled(f"{label}: ", inline, "  "))
         elif block:
-            lines += [f"{indent}-", *block]
-    return lines
+            if sum(len(line) + 1 for line in block) > LONG_TEXT:
+                self.sections.append((label, "\n".join(block)))
+            else:
+                self.lines += [*self._charge([f"{label}:"]), *block]
+
+    def value_block(self, value: Any, depth: int, indent: str) -> tuple[str | None, list[str]]:
+        """A value as either inline text (for `label: text`) or a block of lines (for `label:` + block).
+        Empty values give (None, []). Block lines are charged to the budget here; inline text is not."""
+        if value is None:
+            return None, []
+        if isinstance(value, str):  # first: by far the most common value
+            text = _normalise_newlines(clean(value).strip())
+            return (text, []) if text else (None, [])
+        if isinstance(value, Mapping):
+            if depth >= MAX_DEPTH:
+                return compact_json(value), []
+            return None, self.object_lines(value, depth + 1, indent)
+        if isinstance(value, (list, tuple)):
+            if not value:
+                return None, []
+            if depth >= MAX_DEPTH:
+                return compact_json(value), []
+            if not any(_is_container(v) for v in value):
+                inline = _scalar_list_inline(list(value))
+                if inline is not None:
+                    return (inline or None), []
+            return None, self.list_lines(value, depth + 1, indent)
+        text = _normalise_newlines(scalar_text(value).strip())
+        return (text, []) if text else (None, [])
+
+    def object_lines(self, obj: Mapping[Any, Any], depth: int, indent: str, prefix: str = "") -> list[str]:
+        """`key: value` lines of an object; nested objects flattened into dotted labels."""
+        lines: list[str] = []
+        for key, value in obj.items():
+            if not self.complete:
+                break
+            label = _path_label(prefix, key)
+            if isinstance(value, Mapping) and depth < MAX_DEPTH:
+                lines += self.object_lines(value, depth + 1, indent, prefix=label + ".")
+                continue
+            inline, block = self.value_block(value, depth, indent)
+            if inline is not None:
+                lines += self._charge(_labelled(f"{indent}{label}: ", inline, indent + "  "))
+            elif block:
+                lines += [*self._charge([f"{indent}{label}:"]), *block]
+        return lines
+
+    def list_lines(self, items: Iterable[Any], depth: int, indent: str) -> list[str]:
+        """One `- ` bullet per item; an object item's fields are the bullet's indented lines."""
+        lines: list[str] = []
+        for item in items:
+            if not self.complete:
+                break
+            if isinstance(item, Mapping) and depth < MAX_DEPTH:
+                fields = self.object_lines(item, depth + 1, indent + "  ")
+                if fields:
+                    lines += [indent + "- " + fields[0][len(indent) + 2 :], *fields[1:]]
+                continue
+            inline, block = self.value_block(item, depth, indent + "  ")
+            if inline is not None:
+                lines += self._charge(_labelled(f"{indent}- ", inline, indent + "  "))
+            elif block:
+                lines += [*self._charge([f"{indent}-"]), *block]
+        return lines
 
 
 # --- record -> section tree
 
 
-@dataclass
-class RenderedFields:
-    """The body of a document: `Field: value` lines, then one (label, text) per long field."""
-
-    lines: list[str] = field(default_factory=list)
-    sections: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, label: str, value: Any, depth: int = 0) -> None:
-        """One top-level field. Objects are flattened so that a long text inside one still gets a section."""
-        if isinstance(value, Mapping) and depth < MAX_DEPTH:
-            for key, child in value.items():
-                self.add(f"{label}.{label_text(key)}", child, depth + 1)
-            return
-        inline, block = value_block(value, depth, "")
-        if inline is not None:
-            if len(inline) > LONG_TEXT:
-                self.sections.append((label, inline))
-            else:
-                self.lines += _labelled(f"{label}: ", inline, "  ")
-        elif block:
-            if sum(len(line) + 1 for line in block) > LONG_TEXT:
-                self.sections.append((label, "\n".join(block)))
-            else:
-                self.lines += [f"{label}:", *block]
-
-
-def render_fields(fields: Iterable[tuple[str, Any]]) -> RenderedFields:
-    rendered = RenderedFields()
+def render_fields(fields: Iterable[tuple[str, Any]], budget: int = 2**62) -> RenderedFields:
+    rendered = RenderedFields(budget=budget)
     for label, value in fields:
+        if not rendered.complete:
+            break
         rendered.add(label, value)
     return rendered
 
@@ -294,18 +340,20 @@ def section_length(section: Section) -> int:
     return total
 
 
-def truncation_marker(original: int, limit: int) -> str:
-    return f"\n[truncated by Airbyte: the record was {original:,} characters, Dust's limit is {limit:,}]\n"
+def truncation_marker(original: int, limit: int, complete: bool = True) -> str:
+    size = f"{original:,}" if complete else f"over {original:,}"
+    return f"\n[truncated by Airbyte: the record was {size} characters, Dust's limit is {limit:,}]\n"
 
 
-def fit_section(root: Section, limit: int) -> tuple[Section, int]:
+def fit_section(root: Section, limit: int, complete: bool = True) -> tuple[Section, int]:
     """Make the tree fit `limit` UTF-16 units: keep sections in order, trim the one that crosses the budget,
     drop the rest, and end with a visible marker. Returns (section, original length). Works on a root with
-    one level of children (what build_section makes)."""
+    one level of children (what build_section makes). `complete=False`: rendering stopped early, so the
+    original length is a lower bound (and is said so)."""
     original = section_length(root)
     if original <= limit:
         return root, original
-    marker = truncation_marker(original, limit)
+    marker = truncation_marker(original, limit, complete)
     prefix = root["prefix"] or ""
     budget = limit - utf16_len(marker)
     if budget < utf16_len(prefix):

@@ -502,6 +502,43 @@ def test_tiny_limits_still_give_an_acceptable_body(size_mb: float) -> None:
     assert_dust_accepts(document, config.max_document_chars)
 
 
+def test_a_record_that_multiplies_when_flattened_stops_early() -> None:
+    config = make_config(max_document_size_mb=0.5)
+    inner: dict[str, Any] = {f"k{i}": i for i in range(300_000)}
+    for level in range(6):
+        inner = {f"{level}" * 120: inner}  # every leaf line would repeat a long path: ~40M characters in all
+    started = time.perf_counter()
+    document = DocumentRenderer(make_stream(), config).render({"id": 1, "tree": inner})
+    assert time.perf_counter() - started < 3
+    text = full_text(document.body["section"])
+    assert document.truncated and "[truncated by Airbyte: the record was over " in text
+    assert "over" in document.warnings[0]
+    assert_dust_accepts(document, config.max_document_chars)
+
+
+def test_a_wide_record_renders_in_linear_time() -> None:
+    def seconds(fields: int) -> float:
+        data = {"id": 1, **{f"field_{i}": f"value {i}" for i in range(fields)}}
+        started = time.perf_counter()
+        document = render(data, max_document_size_mb=20)
+        elapsed = time.perf_counter() - started
+        assert f"field_{fields - 1}: value {fields - 1}\n" in document.body["section"]["content"]
+        return elapsed
+
+    small, large = seconds(25_000), seconds(200_000)
+    assert large < 16 * small + 0.5  # 8x the fields: linear is ~8x, quadratic would be ~64x
+
+
+def test_header_stays_small_whatever_the_script() -> None:
+    stream = make_stream("流" * 100, namespace="ns" * 50)
+    data = {"id": "鍵" * 100, "title": "題" * 300, "status": "状" * 60, "updated_at": "2024-01-01"}
+    document = render(data, stream=stream, tag_fields=("status",))
+    prefix = document.body["section"]["prefix"]
+    assert len(prefix.encode("utf-8")) <= ROOT_PREFIX_MAX_BYTES
+    assert prefix.startswith("$title: 題") and "$updatedAt: 2024-01-01T00:00:00.000Z\n" in prefix
+    assert_dust_accepts(document, make_config().max_document_chars)
+
+
 def test_small_records_are_not_truncated() -> None:
     document = render(TICKET)
     assert not document.truncated and document.warnings == ()
