@@ -24,7 +24,7 @@ import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from dust_emulator.testing import EmulatorProcess  # noqa: E402
+from dust_emulator.testing import EmulatorProcess
 
 ROWS_PER_BATCH = 500
 
@@ -42,8 +42,11 @@ def _doc_worker(args: tuple[dict[str, Any], int, float, int]) -> int:
         with httpx.Client(headers={"Authorization": f"Bearer {config['api_key']}"}, timeout=30) as client:
             n = 0
             while time.monotonic() < deadline:
-                body = {"text": f"ticket {worker}-{index}-{n}: the printer is on fire again", "tags": ["bench"],
-                        "light_document_output": True}
+                body = {
+                    "text": f"ticket {worker}-{index}-{n}: the printer is on fire again",
+                    "tags": ["bench"],
+                    "light_document_output": True,
+                }
                 response = client.post(f"{base}/doc-{worker}-{index}-{n}", json=body)
                 if response.status_code != 200:
                     raise RuntimeError(f"{response.status_code} {response.text[:200]}")
@@ -65,8 +68,14 @@ def _row_batch(worker: int, batch: int) -> dict[str, Any]:
         rows.append(
             {
                 "row_id": f"{worker}-{n}",
-                "value": {"id": n, "name": f"user {n}", "score": n * 0.5, "active": n % 2 == 0,
-                          "created_at": {"type": "datetime", "epoch": 1_700_000_000_000 + n}, "team": "blue"},
+                "value": {
+                    "id": n,
+                    "name": f"user {n}",
+                    "score": n * 0.5,
+                    "active": n % 2 == 0,
+                    "created_at": {"type": "datetime", "epoch": 1_700_000_000_000 + n},
+                    "team": "blue",
+                },
             }
         )
     return {"rows": rows}
@@ -85,11 +94,15 @@ def _rows_worker(args: tuple[dict[str, Any], int, float, int]) -> int:
     def run(index: int) -> None:
         with httpx.Client(headers=headers, timeout=60) as client:
             table_id = f"bench_{worker}_{index}"
-            client.post(tables, json={"name": table_id, "description": "bench", "title": table_id,
-                                      "table_id": table_id}).raise_for_status()
+            client.post(
+                tables,
+                json={"name": table_id, "description": "bench", "title": table_id, "table_id": table_id},
+            ).raise_for_status()
             batch = 0
             while time.monotonic() < deadline:
-                response = client.post(f"{tables}/{table_id}/rows", json=_row_batch(worker * 100 + index, batch))
+                response = client.post(
+                    f"{tables}/{table_id}/rows", json=_row_batch(worker * 100 + index, batch)
+                )
                 if response.status_code != 200:
                     raise RuntimeError(f"{response.status_code} {response.text[:200]}")
                 batch += 1
@@ -103,7 +116,9 @@ def _rows_worker(args: tuple[dict[str, Any], int, float, int]) -> int:
     return sum(done)
 
 
-def _drive(worker: Any, config: dict[str, Any], processes: int, threads: int, seconds: float) -> tuple[int, float]:
+def _drive(
+    worker: Any, config: dict[str, Any], processes: int, threads: int, seconds: float
+) -> tuple[int, float]:
     jobs = [(config, threads, seconds, w) for w in range(processes)]
     started = time.monotonic()
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
@@ -122,11 +137,15 @@ def main() -> int:
     with EmulatorProcess(db_path=args.db, rate_limit=0) as emulator:
         config = emulator.config
         docs, elapsed = _drive(_doc_worker, config, args.processes, args.threads, args.seconds)
-        print(f"documents: {docs} upserts in {elapsed:.1f}s = {docs / elapsed:,.0f} docs/s "
-              f"({args.processes} processes x {args.threads} threads)")
+        print(
+            f"documents: {docs} upserts in {elapsed:.1f}s = {docs / elapsed:,.0f} docs/s "
+            f"({args.processes} processes x {args.threads} threads)"
+        )
         rows, elapsed = _drive(_rows_worker, config, args.processes, args.threads, args.seconds)
-        print(f"rows: {rows} rows in {elapsed:.1f}s = {rows / elapsed:,.0f} rows/s "
-              f"(batches of {ROWS_PER_BATCH})")
+        print(
+            f"rows: {rows} rows in {elapsed:.1f}s = {rows / elapsed:,.0f} rows/s "
+            f"(batches of {ROWS_PER_BATCH})"
+        )
     return 0
 
 

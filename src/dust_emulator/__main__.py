@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     limits = serve.add_argument_group("Dust limits")
     limits.add_argument("--doc-size-limit-mb", type=float, default=2.0, help="plan document size (-1 = none)")
     limits.add_argument("--doc-body-limit-mb", type=float, default=8.0, help="413 above this (documents)")
-    limits.add_argument("--table-body-limit-mb", type=float, default=1.0, help="413 above this (tables, rows)")
+    limits.add_argument(
+        "--table-body-limit-mb", type=float, default=1.0, help="413 above this (tables, rows)"
+    )
     limits.add_argument("--rate-limit", type=int, default=120, help="document POSTs per window (0 = off)")
     limits.add_argument("--rate-window", type=float, default=60.0, help="rate-limit window in seconds")
     limits.add_argument("--async-delay-ms", type=int, default=0, help="visibility delay of async upserts")

@@ -49,7 +49,8 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         data = await _body(request)
         workspace = store.create_workspace(str(data.get("name", "workspace")), sid=data.get("sId"))
         spaces = [
-            {"sId": s["sid"], "name": s["name"], "kind": s["kind"]} for s in store.list_spaces(workspace["sId"])
+            {"sId": s["sid"], "name": s["name"], "kind": s["kind"]}
+            for s in store.list_spaces(workspace["sId"])
         ]
         return _json({"workspace": workspace, "spaces": spaces}, 201)
 
@@ -82,10 +83,24 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
             return _bad("space not found in this workspace", 404)
         provider = data.get("connector_provider") or ("notion" if data.get("connector_managed") else None)
         ds = store.create_data_source(
-            wid, space["sid"], str(data.get("name", "folder")), data.get("description"), provider, sid=data.get("sId")
+            wid,
+            space["sid"],
+            str(data.get("name", "folder")),
+            data.get("description"),
+            provider,
+            sid=data.get("sId"),
         )
-        return _json({"data_source": {"sId": ds["sid"], "name": ds["name"], "space_id": ds["space"],
-                                      "connector_provider": ds["connector_provider"]}}, 201)
+        return _json(
+            {
+                "data_source": {
+                    "sId": ds["sid"],
+                    "name": ds["name"],
+                    "space_id": ds["space"],
+                    "connector_provider": ds["connector_provider"],
+                }
+            },
+            201,
+        )
 
     async def create_key(request: Request) -> Response:
         wid = _workspace_or_404(request)

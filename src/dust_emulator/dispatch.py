@@ -8,6 +8,7 @@ document id sent as ``a%2Fb`` reaches the handler as ``a/b`` instead of changing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import socket
@@ -72,13 +73,17 @@ class DustApiApp:
             return
 
         try:
-            status, payload = await self._handle(method, workspace_id, matched, headers, scope, body, too_large)
+            status, payload = await self._handle(
+                method, workspace_id, matched, headers, scope, body, too_large
+            )
         except DustApiError as error:
             status, payload = error.status, self._error_body(error, presented_key)
         except Exception as exc:  # an emulator bug must still answer like Dust, not with a trace
             log.exception("unhandled error on %s %s", method, template)
-            error = DustApiError(500, "internal_server_error", f"Unhandled internal server error: {type(exc).__name__}")
-            status, payload = 500, self._error_body(error, presented_key)
+            unhandled = DustApiError(
+                500, "internal_server_error", f"Unhandled internal server error: {type(exc).__name__}"
+            )
+            status, payload = 500, self._error_body(unhandled, presented_key)
         self.state.counters.record(method, kind, template, str(status))
         content = b"" if payload is None else orjson.dumps(payload)
         await _respond(send, status, content, None if payload is None else b"application/json")
@@ -136,7 +141,9 @@ class DustApiApp:
         if self.state.store.get_workspace(workspace_id) is None:
             raise DustApiError(404, "workspace_not_found", "The workspace was not found.")
         if key["workspace"] != workspace_id:
-            raise DustApiError(401, "workspace_auth_error", "Only users of the workspace can access this content.")
+            raise DustApiError(
+                401, "workspace_auth_error", "Only users of the workspace can access this content."
+            )
         return key
 
 
@@ -204,7 +211,9 @@ async def _read_body(receive: Any, limit: int) -> bytes:
 
 def _fault_answer(status: int, state: EmulatorState) -> tuple[int, bytes, bytes]:
     if status == 429:
-        error = DustApiError(429, "rate_limit_error", "You have reached the maximum number of 120 upserts per minute.")
+        error = DustApiError(
+            429, "rate_limit_error", "You have reached the maximum number of 120 upserts per minute."
+        )
     elif status == 403:
         size_mb = state.settings.doc_size_limit_mb
         shown = int(size_mb) if float(size_mb).is_integer() else size_mb
@@ -219,10 +228,13 @@ def _fault_answer(status: int, state: EmulatorState) -> tuple[int, bytes, bytes]
     elif status in (502, 503, 504):
         # What a load balancer in front of Dust answers: HTML, not Dust's JSON envelope.
         reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}[status]
-        html = f"<html><head><title>{status} {reason}</title></head><body><h1>{status} {reason}</h1></body></html>"
+        title = f"{status} {reason}"
+        html = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
         return status, html.encode(), b"text/html"
     else:
-        error = DustApiError(status, "internal_server_error", "Unhandled internal server error: emulated fault.")
+        error = DustApiError(
+            status, "internal_server_error", "Unhandled internal server error: emulated fault."
+        )
     return status, orjson.dumps(error.body()), b"application/json"
 
 
@@ -245,10 +257,8 @@ async def _abort_connection(send: Any) -> None:
     if transport is not None:
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
-                pass
         transport.abort()
         await asyncio.sleep(0.01)  # let the server notice the disconnect before we return
         return

@@ -88,8 +88,14 @@ class FaultSettings:
         for name in ("error_5xx_rate", "reset_rate", "slow_rate"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
-        for name in ("latency_ms", "latency_jitter_ms", "slow_seconds", "burst_429", "burst_quota",
-                     "max_request_bytes"):
+        for name in (
+            "latency_ms",
+            "latency_jitter_ms",
+            "slow_seconds",
+            "burst_429",
+            "burst_quota",
+            "max_request_bytes",
+        ):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0")
         bad_kinds = set(self.routes) - {*ROUTE_KINDS, "all"}

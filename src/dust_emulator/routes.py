@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import validation
-from .errors import DustApiError, InvalidCell, NotFound, TableNameConflict, data_source_not_found, internal_error
+from .errors import (
+    DustApiError,
+    InvalidCell,
+    NotFound,
+    TableNameConflict,
+    data_source_not_found,
+    internal_error,
+)
 from .jsvalues import clean_timestamp, utf16_len
 from .source_url import InvalidUrl, standardize_source_url
 from .state import EmulatorState
@@ -212,7 +219,9 @@ async def upsert_document(call: Call) -> tuple[int, Any]:
     body = validation.document_body(call.json_body)
     ds = resolve_data_source(call)
     if ds["connector_id"] and not call.is_system:
-        raise DustApiError(403, "data_source_auth_error", "You cannot upsert a document on a managed data source.")
+        raise DustApiError(
+            403, "data_source_auth_error", "You cannot upsert a document on a managed data source."
+        )
     if not call.is_system and not state.limiter.try_acquire(f"upsert-document-w-{call.workspace_id}"):
         raise DustApiError(
             429, "rate_limit_error", "You have reached the maximum number of 120 upserts per minute."
@@ -222,7 +231,9 @@ async def upsert_document(call: Call) -> tuple[int, Any]:
         try:
             source_url = standardize_source_url(body["source_url"])
         except InvalidUrl as exc:
-            raise validation_error("Invalid request body, `source_url` if provided must be a valid URL.") from exc
+            raise validation_error(
+                "Invalid request body, `source_url` if provided must be a valid URL."
+            ) from exc
     if isinstance(body["text"], str):
         section: dict[str, Any] | None = {"prefix": None, "content": body["text"], "sections": []}
     else:
@@ -306,7 +317,9 @@ def _check_hierarchy(call: Call, body: dict[str, Any], node_id: str, id_name: st
             raise validation_error("Invalid parents: parents must have at least one element.")
         if parents[0] != node_id:
             raise validation_error(f"Invalid parents: parents[0] should be equal to {id_name}.")
-        if (len(parents) >= 2 or parent_id is not None) and (parents[1] if len(parents) > 1 else None) != parent_id:
+        if (len(parents) >= 2 or parent_id is not None) and (
+            parents[1] if len(parents) > 1 else None
+        ) != parent_id:
             raise validation_error("Invalid parent id: parents[1] and parent_id should be equal.")
 
 
@@ -562,7 +575,7 @@ def match_route(method: str, segments: list[str]) -> tuple[Route, dict[str, str]
             continue
         params: dict[str, str] = {}
         literals = 0
-        for pattern, value in zip(route.segments, segments):
+        for pattern, value in zip(route.segments, segments, strict=True):
             if pattern.startswith("{"):
                 if value == "":
                     break
@@ -575,4 +588,3 @@ def match_route(method: str, segments: list[str]) -> tuple[Route, dict[str, str]
             if literals > best_literals:
                 best, best_literals = (route, params), literals
     return best
-

@@ -91,7 +91,7 @@ def from_values(rows: Iterable[dict[str, Any]]) -> list[Column]:
         shape = (tuple(value), tuple(map(type, value.values())))
         if shape not in seen_shapes:
             seen_shapes.add(shape)
-            for key, kind in zip(*shape):
+            for key, kind in zip(*shape, strict=True):
                 if kind is type(None):
                     continue
                 value_type = _TYPE_NAMES.get(kind)
@@ -116,11 +116,11 @@ def from_values(rows: Iterable[dict[str, Any]]) -> list[Column]:
                 cell = value.get(key)
                 if cell is None:
                     continue
-                kind = _TYPE_NAMES[type(cell)]
-                cache_key = (kind, cell["epoch"] // 1000 if kind == "datetime" else cell)
+                cell_type = _TYPE_NAMES[type(cell)]
+                cache_key = (cell_type, cell["epoch"] // 1000 if cell_type == "datetime" else cell)
                 text = rendered.get(cache_key)
                 if text is None:
-                    text = rendered[cache_key] = _text(cell, kind)
+                    text = rendered[cache_key] = _text(cell, cell_type)
                 _accumulate(column, text)
                 gave_up = gave_up or column["possible_values"] is None
             if gave_up:

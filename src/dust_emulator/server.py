@@ -47,7 +47,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _CleanExitServer(uvicorn.Server):  # type: ignore[misc]
+class _CleanExitServer(uvicorn.Server):
     """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, so the process dies "by
     signal". The emulator treats those signals as a normal stop and exits 0."""
 

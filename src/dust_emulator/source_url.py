@@ -43,7 +43,9 @@ def _parse_host(host: str) -> str:
     from urllib.parse import unquote
 
     decoded = unquote(host)
-    if any(ch in _FORBIDDEN_HOST for ch in decoded) or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded):
+    if any(ch in _FORBIDDEN_HOST for ch in decoded) or any(
+        ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded
+    ):
         raise InvalidUrl("forbidden host code point")
     try:
         ascii_host = decoded.encode("idna").decode("ascii") if not decoded.isascii() else decoded
@@ -92,9 +94,8 @@ def standardize_source_url(raw: str) -> str:
     if "@" in authority:
         userinfo, authority = authority.rsplit("@", 1)
     host, port = authority, ""
-    if not authority.startswith("[") and ":" in authority:
-        host, port = authority.rsplit(":", 1)
-    elif authority.startswith("[") and "]:" in authority:
+    is_ipv6 = authority.startswith("[")
+    if (not is_ipv6 and ":" in authority) or (is_ipv6 and "]:" in authority):
         host, port = authority.rsplit(":", 1)
     if port and not port.isdigit():
         raise InvalidUrl("bad port")

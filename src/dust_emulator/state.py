@@ -76,7 +76,9 @@ class Counters:
 
 
 class EmulatorState:
-    def __init__(self, store: Store, settings: Settings | None = None, faults: FaultSettings | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings | None = None, faults: FaultSettings | None = None
+    ) -> None:
         self.store = store
         self.settings = settings or Settings()
         # What ``/__emulator/reset`` goes back to: the settings and faults the process started with.

@@ -124,7 +124,9 @@ class Store:
 
     # ---- workspaces, spaces, data sources, keys ---------------------------------------------
 
-    def create_workspace(self, name: str, sid: str | None = None, global_space: str | None = None) -> dict[str, Any]:
+    def create_workspace(
+        self, name: str, sid: str | None = None, global_space: str | None = None
+    ) -> dict[str, Any]:
         """A workspace comes with its global space ("Company Data") and a system space."""
         sid = sid or random_sid()
         space_ids = {"global": global_space or "vlt_" + random_sid(), "system": "vlt_" + random_sid()}
@@ -142,7 +144,9 @@ class Store:
         row = self._one("SELECT * FROM workspaces WHERE sid = ?", (sid,))
         return None if row is None else dict(row)
 
-    def create_space(self, workspace: str, name: str, kind: str = "regular", sid: str | None = None) -> dict[str, Any]:
+    def create_space(
+        self, workspace: str, name: str, kind: str = "regular", sid: str | None = None
+    ) -> dict[str, Any]:
         sid = sid or "vlt_" + random_sid()
         with self._tx() as db:
             db.execute(
@@ -158,7 +162,10 @@ class Store:
         return None if row is None else dict(row)
 
     def list_spaces(self, workspace: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._all("SELECT * FROM spaces WHERE workspace = ? ORDER BY created, sid", (workspace,))]
+        return [
+            dict(r)
+            for r in self._all("SELECT * FROM spaces WHERE workspace = ? ORDER BY created, sid", (workspace,))
+        ]
 
     def global_space(self, workspace: str) -> dict[str, Any] | None:
         row = self._one("SELECT * FROM spaces WHERE workspace = ? AND kind = 'global'", (workspace,))
@@ -207,7 +214,9 @@ class Store:
         return None if row is None else dict(row)
 
     def list_data_sources(self, space: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._all("SELECT * FROM data_sources WHERE space = ? ORDER BY id", (space,))]
+        return [
+            dict(r) for r in self._all("SELECT * FROM data_sources WHERE space = ? ORDER BY id", (space,))
+        ]
 
     def create_api_key(
         self, workspace: str, is_system: bool = False, secret: str | None = None, name: str | None = None
@@ -248,9 +257,7 @@ class Store:
     ) -> dict[str, Any]:
         created = now_ms()
         stamp = created if timestamp is None else timestamp
-        digest = hashlib.sha256(
-            orjson.dumps([text, tags, title, stamp, source_url])
-        ).hexdigest()
+        digest = hashlib.sha256(orjson.dumps([text, tags, title, stamp, source_url])).hexdigest()
         text_size = len(text.encode())
         chunk_count = -(-len(text) // CHUNK_CHARS) if text else 0
         token_count = -(-text_size // 4)
@@ -274,8 +281,8 @@ class Store:
         )
         with self._tx() as db:
             row = db.execute(
-                "INSERT INTO documents (ds, document_id, title, mime_type, source_url, tags, parents, parent_id,"
-                " timestamp, created, text, section, hash, text_size, chunk_count, token_count)"
+                "INSERT INTO documents (ds, document_id, title, mime_type, source_url, tags, parents,"
+                " parent_id, timestamp, created, text, section, hash, text_size, chunk_count, token_count)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (ds, document_id) DO UPDATE SET title = excluded.title,"
                 " mime_type = excluded.mime_type, source_url = excluded.source_url, tags = excluded.tags,"
@@ -287,7 +294,7 @@ class Store:
             ).fetchone()
             db.execute("DELETE FROM documents_fts WHERE rowid = ?", (row[0],))
             db.execute("INSERT INTO documents_fts (rowid, text) VALUES (?, ?)", (row[0], text))
-        return self._document_record(dict(zip(_DOC_COLUMNS, (row[0], *values))))
+        return self._document_record(dict(zip(_DOC_COLUMNS, (row[0], *values), strict=True)))
 
     def get_document(self, ds: int, document_id: str) -> dict[str, Any]:
         row = self._one("SELECT * FROM documents WHERE ds = ? AND document_id = ?", (ds, document_id))
@@ -307,7 +314,7 @@ class Store:
     def list_documents(
         self, ds: int, limit: int, offset: int, document_ids: list[str] | None = None
     ) -> tuple[list[dict[str, Any]], int]:
-        where, params = "ds = ?", [ds]
+        where, params = "ds = ?", list[Any]([ds])
         if document_ids:
             where += f" AND document_id IN ({','.join('?' * len(document_ids))})"
             params.extend(document_ids)
@@ -340,7 +347,9 @@ class Store:
             )
             rows = self._all(sql, (match, ds))
         else:
-            rows = self._all("SELECT d.*, 0.0 AS rank FROM documents d WHERE d.ds = ? ORDER BY timestamp DESC", (ds,))
+            rows = self._all(
+                "SELECT d.*, 0.0 AS rank FROM documents d WHERE d.ds = ? ORDER BY timestamp DESC", (ds,)
+            )
         results: list[tuple[dict[str, Any], float]] = []
         for row in rows:
             record = dict(row)
@@ -429,11 +438,16 @@ class Store:
         return self._table_record(dict(row))
 
     def list_tables(self, ds: int) -> list[dict[str, Any]]:
-        return [self._table_record(dict(r)) for r in self._all("SELECT * FROM tables_ WHERE ds = ? ORDER BY id", (ds,))]
+        return [
+            self._table_record(dict(r))
+            for r in self._all("SELECT * FROM tables_ WHERE ds = ? ORDER BY id", (ds,))
+        ]
 
     def delete_table(self, ds: int, table_id: str) -> None:
         with self._tx() as db:
-            row = db.execute("DELETE FROM tables_ WHERE ds = ? AND table_id = ? RETURNING id", (ds, table_id)).fetchone()
+            row = db.execute(
+                "DELETE FROM tables_ WHERE ds = ? AND table_id = ? RETURNING id", (ds, table_id)
+            ).fetchone()
             if row is None:
                 raise NotFound("table_not_found", f"No table found for id `{table_id}`")
             db.execute("DELETE FROM rows_ WHERE table_pk = ?", (row[0],))
@@ -448,12 +462,16 @@ class Store:
     # ---- rows -------------------------------------------------------------------------------
 
     def _table_pk(self, db: sqlite3.Connection, ds: int, table_id: str) -> tuple[int, Any]:
-        row = db.execute("SELECT id, schema FROM tables_ WHERE ds = ? AND table_id = ?", (ds, table_id)).fetchone()
+        row = db.execute(
+            "SELECT id, schema FROM tables_ WHERE ds = ? AND table_id = ?", (ds, table_id)
+        ).fetchone()
         if row is None:
             raise NotFound("table_not_found", f"No table found for id `{table_id}`")
         return int(row[0]), row[1]
 
-    def upsert_rows(self, ds: int, table_id: str, rows: list[tuple[str, dict[str, Any]]], truncate: bool) -> None:
+    def upsert_rows(
+        self, ds: int, table_id: str, rows: list[tuple[str, dict[str, Any]]], truncate: bool
+    ) -> None:
         """Replace each row's whole value (keyed by row_id) and update the cached schema.
 
         The schema is computed before anything is written, so a cell core refuses (raising
@@ -475,7 +493,9 @@ class Store:
     def list_rows(self, ds: int, table_id: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         with self._lock:
             table_pk, _ = self._table_pk(self._db, ds, table_id)
-            total = self._db.execute("SELECT COUNT(*) FROM rows_ WHERE table_pk = ?", (table_pk,)).fetchone()[0]
+            total = self._db.execute("SELECT COUNT(*) FROM rows_ WHERE table_pk = ?", (table_pk,)).fetchone()[
+                0
+            ]
             rows = self._db.execute(
                 "SELECT row_id, value FROM rows_ WHERE table_pk = ? ORDER BY id LIMIT ? OFFSET ?",
                 (table_pk, limit, offset),
@@ -514,12 +534,17 @@ class Store:
             "api_key": new_api_key(),
             "system_api_key": new_api_key(),
         }
-        self.create_workspace("Emulated workspace", sid=seed["workspace_id"], global_space=seed.get("space_id"))
+        self.create_workspace(
+            "Emulated workspace", sid=seed["workspace_id"], global_space=seed.get("space_id")
+        )
         space = self.global_space(seed["workspace_id"])
         assert space is not None
         seed["space_id"] = space["sid"]
         self.create_data_source(
-            seed["workspace_id"], space["sid"], seed["data_source_name"], "Folder seeded by dust-emulator",
+            seed["workspace_id"],
+            space["sid"],
+            seed["data_source_name"],
+            "Folder seeded by dust-emulator",
             sid=seed["data_source_id"],
         )
         self.create_api_key(seed["workspace_id"], secret=seed["api_key"])
@@ -546,18 +571,47 @@ class Store:
             documents = [
                 {
                     key: doc[key]
-                    for key in ("document_id", "title", "text", "tags", "timestamp", "source_url", "mime_type",
-                                "parents", "parent_id", "hash", "text_size", "chunk_count", "created", "section")
+                    for key in (
+                        "document_id",
+                        "title",
+                        "text",
+                        "tags",
+                        "timestamp",
+                        "source_url",
+                        "mime_type",
+                        "parents",
+                        "parent_id",
+                        "hash",
+                        "text_size",
+                        "chunk_count",
+                        "created",
+                        "section",
+                    )
                 }
-                for doc in (self._document_record(dict(r)) for r in self._all(
-                    "SELECT * FROM documents WHERE ds = ? ORDER BY id", (ds["id"],)))
+                for doc in (
+                    self._document_record(dict(r))
+                    for r in self._all("SELECT * FROM documents WHERE ds = ? ORDER BY id", (ds["id"],))
+                )
             ]
             tables = []
             for table in self.list_tables(ds["id"]):
                 rows, _ = self.list_rows(ds["id"], table["table_id"], 2**62, 0)
                 tables.append(
-                    {key: table[key] for key in ("table_id", "name", "title", "description", "schema", "tags",
-                                                 "timestamp", "parents", "mime_type", "source_url")}
+                    {
+                        key: table[key]
+                        for key in (
+                            "table_id",
+                            "name",
+                            "title",
+                            "description",
+                            "schema",
+                            "tags",
+                            "timestamp",
+                            "parents",
+                            "mime_type",
+                            "source_url",
+                        )
+                    }
                     | {"rows": rows}
                 )
             data_sources.append(
@@ -571,13 +625,28 @@ class Store:
                     "tables": tables,
                 }
             )
-        workspaces = [dict(r) for r in self._all(
-            f"SELECT * FROM workspaces {ws_filter.replace('workspace', 'sid')}", params)]  # noqa: S608
+        workspace_sql = "SELECT * FROM workspaces WHERE sid = ?" if workspace else "SELECT * FROM workspaces"
+        workspaces = [dict(r) for r in self._all(workspace_sql, params)]
         spaces = [dict(r) for r in self._all(f"SELECT * FROM spaces {ws_filter}", params)]  # noqa: S608
         return {"workspaces": workspaces, "spaces": spaces, "data_sources": data_sources}
 
 
 _DOC_COLUMNS = (
-    "id", "ds", "document_id", "title", "mime_type", "source_url", "tags", "parents", "parent_id", "timestamp",
-    "created", "text", "section", "hash", "text_size", "chunk_count", "token_count",
+    "id",
+    "ds",
+    "document_id",
+    "title",
+    "mime_type",
+    "source_url",
+    "tags",
+    "parents",
+    "parent_id",
+    "timestamp",
+    "created",
+    "text",
+    "section",
+    "hash",
+    "text_size",
+    "chunk_count",
+    "token_count",
 )

@@ -3,7 +3,8 @@ thread (fast). Both expose the same small API:
 
     with running_emulator(rate_limit=20, rate_window=10) as emu:
         emu.base_url            # "http://127.0.0.1:PORT"
-        emu.config              # destination config: api_key, workspace_id, space_id, data_source_id, base_url
+        emu.config              # destination config: api_key, workspace_id, space_id,
+                                #   data_source_id, base_url
         emu.system_api_key      # the seeded system key (exempt from the rate limit)
         emu.control.get("/counters").json()
         emu.dump()              # documents, tables, rows of every data source
@@ -131,7 +132,16 @@ class EmulatorProcess(_EmulatorHandle):
         self.banner: list[str] = []
 
     def start(self) -> EmulatorProcess:
-        command = [sys.executable, "-m", "dust_emulator", "serve", "--port", str(self.port), "--db", self.db_path]
+        command = [
+            sys.executable,
+            "-m",
+            "dust_emulator",
+            "serve",
+            "--port",
+            str(self.port),
+            "--db",
+            self.db_path,
+        ]
         command += _cli_args(self.flags)
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -204,8 +214,9 @@ class EmulatorProcess(_EmulatorHandle):
 class EmulatorThread(_EmulatorHandle):
     """The emulator in a background thread of this process: quick to start, same HTTP API."""
 
-    def __init__(self, db_path: str = ":memory:", settings: Settings | None = None,
-                 faults: FaultSettings | None = None) -> None:
+    def __init__(
+        self, db_path: str = ":memory:", settings: Settings | None = None, faults: FaultSettings | None = None
+    ) -> None:
         from .server import EmulatorServer, build_state
 
         self.state = build_state(db_path, settings, faults)

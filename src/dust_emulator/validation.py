@@ -85,7 +85,9 @@ def _check(
 def _expect_object(body: Any, prefix: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise DustApiError(
-            400, "invalid_request_error", f"{prefix}: Validation error: Expected object, received {_kind(body)}"
+            400,
+            "invalid_request_error",
+            f"{prefix}: Validation error: Expected object, received {_kind(body)}",
         )
     return body
 
@@ -140,7 +142,9 @@ def document_body(raw: Any) -> dict[str, Any]:
     if context is not None:
         sync_type = context.get("sync_type")
         if sync_type is not None and sync_type not in ("batch", "incremental"):
-            issues.add("Invalid enum value. Expected 'batch' | 'incremental'", ["upsert_context", "sync_type"])
+            issues.add(
+                "Invalid enum value. Expected 'batch' | 'incremental'", ["upsert_context", "sync_type"]
+            )
         clean["upsert_context"] = {"sync_type": sync_type}
     issues.raise_if_any(prefix)
     return clean
@@ -241,7 +245,9 @@ def rows_body(raw: Any) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
     for _, value in clean_rows:
         keys.update(value)
     if not all(ROW_KEY.match(key) for key in keys):
-        raise DustApiError(400, "invalid_request_error", "Invalid request body: keys must be lowercase alphanumeric.")
+        raise DustApiError(
+            400, "invalid_request_error", "Invalid request body: keys must be lowercase alphanumeric."
+        )
     if any(key.isdigit() for key in keys):
         clean_rows = [(row_id, js_key_order(value)) for row_id, value in clean_rows]
     return clean_rows, bool(truncate)
@@ -257,7 +263,9 @@ def non_negative_int_query(params: dict[str, str | None], name: str, default: in
     except ValueError:
         number = float("nan")
     if not number.is_integer() or number < 0:
-        detail = "Expected number, received nan" if number != number else "Number must be a non-negative integer"
+        detail = (
+            "Expected number, received nan" if number != number else "Number must be a non-negative integer"
+        )
         raise DustApiError(
             400, "invalid_request_error", f'Invalid query parameters: Validation error: {detail} at "{name}"'
         )

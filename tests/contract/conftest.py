@@ -48,7 +48,9 @@ class DustTarget:
     def legacy_ds_path(self) -> str:
         return f"/data_sources/{self.data_source_id}"
 
-    def client(self, api_key: str | None = None, workspace_id: str | None = None, **kwargs: Any) -> httpx.Client:
+    def client(
+        self, api_key: str | None = None, workspace_id: str | None = None, **kwargs: Any
+    ) -> httpx.Client:
         headers = {} if api_key == "" else {"Authorization": f"Bearer {api_key or self.api_key}"}
         return httpx.Client(
             base_url=f"{self.base_url}/api/v1/w/{workspace_id or self.workspace_id}",
@@ -66,8 +68,13 @@ class DustTarget:
 
     def new_table(self, client: httpx.Client, **fields: Any) -> dict[str, Any]:
         table_id = fields.pop("table_id", self.unique("tbl"))
-        body = {"name": fields.pop("name", table_id.replace("-", "_")), "description": "contract test table",
-                "title": "Contract", "table_id": table_id, **fields}
+        body = {
+            "name": fields.pop("name", table_id.replace("-", "_")),
+            "description": "contract test table",
+            "title": "Contract",
+            "table_id": table_id,
+            **fields,
+        }
         self.created_tables.append(table_id)
         response = client.post(f"{self.ds_path}/tables", json=body)
         assert response.status_code == 200, response.text
@@ -93,8 +100,14 @@ def dust_session() -> Iterator[DustTarget]:
         return
     with EmulatorProcess() as emulator:  # Dust's default limits
         config = emulator.config
-        yield DustTarget(config["base_url"], config["api_key"], config["workspace_id"], config["space_id"],
-                         config["data_source_id"], emulator=emulator)
+        yield DustTarget(
+            config["base_url"],
+            config["api_key"],
+            config["workspace_id"],
+            config["space_id"],
+            config["data_source_id"],
+            emulator=emulator,
+        )
 
 
 @pytest.fixture
@@ -112,7 +125,9 @@ def dust(dust_session: DustTarget) -> Iterator[DustTarget]:
     dust_session.created_tables.clear()
 
 
-def assert_error(response: httpx.Response, status: int, error_type: str, message: str | None = None) -> dict[str, Any]:
+def assert_error(
+    response: httpx.Response, status: int, error_type: str, message: str | None = None
+) -> dict[str, Any]:
     """Dust's envelope: ``{"error": {"type", "message", ...}}`` with the given status and type."""
     assert response.status_code == status, f"{response.status_code} {response.text[:500]}"
     body = response.json()

@@ -13,19 +13,30 @@ def test_missing_authorization_is_401_not_authenticated(dust: DustTarget) -> Non
         assert_error(client.get(f"{dust.ds_path}/documents"), 401, "not_authenticated")
 
 
-@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer sk-has-dashes!", "sk-nobearer", "Bearer sk-"])
+@pytest.mark.parametrize(
+    "header", ["Basic dXNlcjpwYXNz", "Bearer sk-has-dashes!", "sk-nobearer", "Bearer sk-"]
+)
 def test_malformed_authorization_header(dust: DustTarget, header: str) -> None:
     if not header.startswith("Bearer sk-"):
-        dust.stage_only_in_emulator("non-sk bearer tokens go through Dust's OAuth path, whose error type varies")
-    response = httpx.get(f"{dust.base_url}/api/v1/w/{dust.workspace_id}{dust.ds_path}/documents",
-                         headers={"Authorization": header}, timeout=60)
+        dust.stage_only_in_emulator(
+            "non-sk bearer tokens go through Dust's OAuth path, whose error type varies"
+        )
+    response = httpx.get(
+        f"{dust.base_url}/api/v1/w/{dust.workspace_id}{dust.ds_path}/documents",
+        headers={"Authorization": header},
+        timeout=60,
+    )
     assert_error(response, 401, "malformed_authorization_header_error")
 
 
 def test_unknown_key_is_401_invalid_api_key(dust: DustTarget) -> None:
     with dust.client(api_key="sk-0000000000000000000000000000dead") as client:
-        assert_error(client.get(f"{dust.ds_path}/documents"), 401, "invalid_api_key_error",
-                     "The API key provided is invalid or disabled.")
+        assert_error(
+            client.get(f"{dust.ds_path}/documents"),
+            401,
+            "invalid_api_key_error",
+            "The API key provided is invalid or disabled.",
+        )
 
 
 def test_unknown_workspace_is_404_workspace_not_found(dust: DustTarget) -> None:
@@ -37,8 +48,12 @@ def test_key_from_another_workspace_is_401_workspace_auth_error(dust: DustTarget
     emulator = dust.stage_only_in_emulator("a second workspace and its key")
     other = emulator.control.post("/workspaces", json={"name": "other"}).json()["workspace"]["sId"]
     with dust.client(workspace_id=other) as client:
-        assert_error(client.get("/spaces"), 401, "workspace_auth_error",
-                     "Only users of the workspace can access this content.")
+        assert_error(
+            client.get("/spaces"),
+            401,
+            "workspace_auth_error",
+            "Only users of the workspace can access this content.",
+        )
 
 
 def test_list_spaces(dust: DustTarget) -> None:
@@ -57,8 +72,18 @@ def test_list_data_sources_has_the_data_source_type_shape(dust: DustTarget) -> N
     assert response.status_code == 200
     data_sources = response.json()["data_sources"]
     ours = next(ds for ds in data_sources if dust.data_source_id in (ds["sId"], ds["name"]))
-    assert {"id", "sId", "createdAt", "name", "description", "assistantDefaultSelected", "dustAPIProjectId",
-            "dustAPIDataSourceId", "connectorId", "connectorProvider"} <= set(ours)
+    assert {
+        "id",
+        "sId",
+        "createdAt",
+        "name",
+        "description",
+        "assistantDefaultSelected",
+        "dustAPIProjectId",
+        "dustAPIDataSourceId",
+        "connectorId",
+        "connectorProvider",
+    } <= set(ours)
     assert isinstance(ours["id"], int) and isinstance(ours["dustAPIProjectId"], str)
 
 
@@ -69,8 +94,12 @@ def test_unknown_space_is_404_space_not_found(dust: DustTarget) -> None:
 
 def test_unknown_data_source_is_404(dust: DustTarget) -> None:
     with dust.client() as client:
-        assert_error(client.get(f"/spaces/{dust.space_id}/data_sources/dts_doesNotExist/documents"), 404,
-                     "data_source_not_found", "The data source you requested was not found.")
+        assert_error(
+            client.get(f"/spaces/{dust.space_id}/data_sources/dts_doesNotExist/documents"),
+            404,
+            "data_source_not_found",
+            "The data source you requested was not found.",
+        )
 
 
 def test_data_source_in_another_space_is_404(dust: DustTarget) -> None:
@@ -84,7 +113,10 @@ def test_data_source_in_another_space_is_404(dust: DustTarget) -> None:
 
 def test_hyphenated_data_sources_path_does_not_exist(dust: DustTarget) -> None:
     with dust.client() as client:
-        assert client.get(f"/spaces/{dust.space_id}/data-sources/{dust.data_source_id}/documents").status_code == 404
+        assert (
+            client.get(f"/spaces/{dust.space_id}/data-sources/{dust.data_source_id}/documents").status_code
+            == 404
+        )
 
 
 def test_trailing_slash_is_accepted(dust: DustTarget) -> None:
@@ -116,8 +148,9 @@ def test_legacy_path_outside_the_global_space_is_404(dust: DustTarget) -> None:
     emulator = dust.stage_only_in_emulator("a data source in a non-global space")
     workspace = dust.workspace_id
     space = emulator.control.post(f"/workspaces/{workspace}/spaces", json={"name": "Team"}).json()["space"]
-    ds = emulator.control.post(f"/workspaces/{workspace}/data_sources",
-                               json={"name": "team-folder", "space_id": space["sId"]}).json()["data_source"]
+    ds = emulator.control.post(
+        f"/workspaces/{workspace}/data_sources", json={"name": "team-folder", "space_id": space["sId"]}
+    ).json()["data_source"]
     with dust.client() as client:
         assert client.get(f"/spaces/{space['sId']}/data_sources/{ds['sId']}/documents").status_code == 200
         assert_error(client.get(f"/data_sources/{ds['sId']}/documents"), 404, "data_source_not_found")

@@ -9,15 +9,30 @@ import pytest
 
 from .conftest import DustTarget, assert_error
 
-TABLE_KEYS = {"name", "table_id", "description", "schema", "timestamp", "tags", "parents", "mime_type", "title"}
+TABLE_KEYS = {
+    "name",
+    "table_id",
+    "description",
+    "schema",
+    "timestamp",
+    "tags",
+    "parents",
+    "mime_type",
+    "title",
+}
 
 
 def rows_url(dust: DustTarget, table_id: str) -> str:
     return f"{dust.ds_path}/tables/{table_id}/rows"
 
 
-def upsert_rows(client: httpx.Client, dust: DustTarget, table_id: str, rows: list[dict[str, Any]],
-                truncate: bool | None = None) -> httpx.Response:
+def upsert_rows(
+    client: httpx.Client,
+    dust: DustTarget,
+    table_id: str,
+    rows: list[dict[str, Any]],
+    truncate: bool | None = None,
+) -> httpx.Response:
     body: dict[str, Any] = {"rows": rows}
     if truncate is not None:
         body["truncate"] = truncate
@@ -64,28 +79,38 @@ def test_duplicate_name_with_another_table_id_is_500(dust: DustTarget) -> None:
     with dust.client() as client:
         table = dust.new_table(client)
         dust.created_tables.append("other-id")
-        response = client.post(f"{dust.ds_path}/tables", json={"name": table["name"], "description": "d",
-                                                               "title": "t", "table_id": dust.unique("other")})
-        error = assert_error(response, 500, "internal_server_error",
-                             "Failed to upsert table (table names must be unique).")
+        response = client.post(
+            f"{dust.ds_path}/tables",
+            json={"name": table["name"], "description": "d", "title": "t", "table_id": dust.unique("other")},
+        )
+        error = assert_error(
+            response, 500, "internal_server_error", "Failed to upsert table (table names must be unique)."
+        )
         assert "data_source_error" in error
         # the same table_id with the same name is an update
-        again = client.post(f"{dust.ds_path}/tables", json={"name": table["name"], "description": "new",
-                                                            "title": "t", "table_id": table["table_id"]})
+        again = client.post(
+            f"{dust.ds_path}/tables",
+            json={"name": table["name"], "description": "new", "title": "t", "table_id": table["table_id"]},
+        )
     assert again.status_code == 200 and again.json()["table"]["description"] == "new"
 
 
 def test_regular_key_cannot_set_mime_type(dust: DustTarget) -> None:
     with dust.client() as client:
-        response = client.post(f"{dust.ds_path}/tables", json={"name": "x", "description": "d", "title": "t",
-                                                               "mime_type": "text/csv"})
-    assert_error(response, 400, "invalid_request_error", "Invalid request body: mimeType must not be provided.")
+        response = client.post(
+            f"{dust.ds_path}/tables",
+            json={"name": "x", "description": "d", "title": "t", "mime_type": "text/csv"},
+        )
+    assert_error(
+        response, 400, "invalid_request_error", "Invalid request body: mimeType must not be provided."
+    )
 
 
 def test_regular_key_cannot_set_table_parents(dust: DustTarget) -> None:
     with dust.client() as client:
-        response = client.post(f"{dust.ds_path}/tables", json={"name": "x", "description": "d", "title": "t",
-                                                               "parents": ["x"]})
+        response = client.post(
+            f"{dust.ds_path}/tables", json={"name": "x", "description": "d", "title": "t", "parents": ["x"]}
+        )
     assert_error(response, 400, "invalid_request_error")
 
 
@@ -99,8 +124,12 @@ def test_get_list_and_delete_table(dust: DustTarget) -> None:
         assert table["table_id"] in {t["table_id"] for t in listed}
         deleted = client.delete(f"{dust.ds_path}/tables/{table['table_id']}")
         assert deleted.status_code == 200 and deleted.content == b""
-        assert_error(client.get(f"{dust.ds_path}/tables/{table['table_id']}"), 404, "table_not_found",
-                     "Failed to get table.")
+        assert_error(
+            client.get(f"{dust.ds_path}/tables/{table['table_id']}"),
+            404,
+            "table_not_found",
+            "Failed to get table.",
+        )
 
 
 def test_delete_missing_table_is_404(dust: DustTarget) -> None:
@@ -112,19 +141,46 @@ def test_delete_missing_table_is_404(dust: DustTarget) -> None:
 def test_rows_upsert_infers_the_schema(dust: DustTarget) -> None:
     with dust.client() as client:
         table = dust.new_table(client)
-        response = upsert_rows(client, dust, table["table_id"], [
-            {"row_id": "1", "value": {"id": 1, "score": 1.5, "name": "ann", "ok": True, "n": None,
-                                      "at": {"type": "datetime", "epoch": 1700000000000}}},
-            {"row_id": "2", "value": {"id": 2, "score": 2, "name": "bob", "ok": False, "n": None,
-                                      "at": {"type": "datetime", "epoch": 1700000001000}}},
-        ])
+        response = upsert_rows(
+            client,
+            dust,
+            table["table_id"],
+            [
+                {
+                    "row_id": "1",
+                    "value": {
+                        "id": 1,
+                        "score": 1.5,
+                        "name": "ann",
+                        "ok": True,
+                        "n": None,
+                        "at": {"type": "datetime", "epoch": 1700000000000},
+                    },
+                },
+                {
+                    "row_id": "2",
+                    "value": {
+                        "id": 2,
+                        "score": 2,
+                        "name": "bob",
+                        "ok": False,
+                        "n": None,
+                        "at": {"type": "datetime", "epoch": 1700000001000},
+                    },
+                },
+            ],
+        )
     assert set(response.json()["table"]) == {"name", "table_id", "description", "schema"}
     assert schema_of(response) == [
         {"name": "id", "value_type": "int", "possible_values": ["1", "2"]},
         {"name": "score", "value_type": "float", "possible_values": ["1.5", "2"]},
         {"name": "name", "value_type": "text", "possible_values": ['"ann"', '"bob"']},
         {"name": "ok", "value_type": "bool", "possible_values": ["TRUE", "FALSE"]},
-        {"name": "at", "value_type": "datetime", "possible_values": ["2023-11-14 22:13:20", "2023-11-14 22:13:21"]},
+        {
+            "name": "at",
+            "value_type": "datetime",
+            "possible_values": ["2023-11-14 22:13:20", "2023-11-14 22:13:21"],
+        },
     ]
 
 
@@ -133,16 +189,25 @@ def test_mixed_types_widen_to_text_and_merge_across_upserts(dust: DustTarget) ->
         table = dust.new_table(client)
         first = upsert_rows(client, dust, table["table_id"], [{"row_id": "1", "value": {"a": 1, "b": True}}])
         assert [c["value_type"] for c in schema_of(first)] == ["int", "bool"]
-        second = upsert_rows(client, dust, table["table_id"], [{"row_id": "2", "value": {"a": "x", "c": 2.5}}])
-    assert [(c["name"], c["value_type"]) for c in schema_of(second)] == [("a", "text"), ("b", "bool"),
-                                                                         ("c", "float")]
+        second = upsert_rows(
+            client, dust, table["table_id"], [{"row_id": "2", "value": {"a": "x", "c": 2.5}}]
+        )
+    assert [(c["name"], c["value_type"]) for c in schema_of(second)] == [
+        ("a", "text"),
+        ("b", "bool"),
+        ("c", "float"),
+    ]
 
 
 def test_truncate_replaces_rows_and_rebuilds_the_schema(dust: DustTarget) -> None:
     with dust.client() as client:
         table = dust.new_table(client)
-        upsert_rows(client, dust, table["table_id"], [{"row_id": str(i), "value": {"a": "x"}} for i in range(3)])
-        response = upsert_rows(client, dust, table["table_id"], [{"row_id": "new", "value": {"b": 1}}], truncate=True)
+        upsert_rows(
+            client, dust, table["table_id"], [{"row_id": str(i), "value": {"a": "x"}} for i in range(3)]
+        )
+        response = upsert_rows(
+            client, dust, table["table_id"], [{"row_id": "new", "value": {"b": 1}}], truncate=True
+        )
         assert schema_of(response) == [{"name": "b", "value_type": "int", "possible_values": ["1"]}]
         rows = client.get(rows_url(dust, table["table_id"])).json()
     assert rows["total"] == 1 and rows["rows"] == [{"row_id": "new", "value": {"b": 1}}]
@@ -151,10 +216,17 @@ def test_truncate_replaces_rows_and_rebuilds_the_schema(dust: DustTarget) -> Non
 def test_possible_values_give_up_past_16_values_or_32_bytes(dust: DustTarget) -> None:
     with dust.client() as client:
         table = dust.new_table(client)
-        response = upsert_rows(client, dust, table["table_id"], [
-            {"row_id": str(i), "value": {"many": i, "long": "x" * 40, "few": "y"}} for i in range(17)])
-    assert {c["name"]: c["possible_values"] for c in schema_of(response)} == {"many": None, "long": None,
-                                                                              "few": ['"y"']}
+        response = upsert_rows(
+            client,
+            dust,
+            table["table_id"],
+            [{"row_id": str(i), "value": {"many": i, "long": "x" * 40, "few": "y"}} for i in range(17)],
+        )
+    assert {c["name"]: c["possible_values"] for c in schema_of(response)} == {
+        "many": None,
+        "long": None,
+        "few": ['"y"'],
+    }
 
 
 @pytest.mark.parametrize("key", ["Upper", "with-dash", "spa ce", "", "é"])
@@ -162,7 +234,9 @@ def test_row_keys_must_be_lowercase_alphanumeric(dust: DustTarget, key: str) -> 
     with dust.client() as client:
         table = dust.new_table(client)
         response = upsert_rows(client, dust, table["table_id"], [{"row_id": "1", "value": {key: 1}}])
-    assert_error(response, 400, "invalid_request_error", "Invalid request body: keys must be lowercase alphanumeric.")
+    assert_error(
+        response, 400, "invalid_request_error", "Invalid request body: keys must be lowercase alphanumeric."
+    )
 
 
 @pytest.mark.parametrize("cell", [[1, 2], {"a": 1}, {"type": "date", "epoch": 1}, {"type": "datetime"}])
@@ -176,8 +250,12 @@ def test_arrays_and_other_objects_are_400(dust: DustTarget, cell: Any) -> None:
 def test_non_integer_datetime_epoch_is_500(dust: DustTarget) -> None:
     with dust.client() as client:
         table = dust.new_table(client)
-        response = upsert_rows(client, dust, table["table_id"],
-                               [{"row_id": "1", "value": {"at": {"type": "datetime", "epoch": 1.5}}}])
+        response = upsert_rows(
+            client,
+            dust,
+            table["table_id"],
+            [{"row_id": "1", "value": {"at": {"type": "datetime", "epoch": 1.5}}}],
+        )
     assert_error(response, 500, "internal_server_error", "Failed to upsert database rows.")
 
 
@@ -190,7 +268,9 @@ def test_rows_on_an_unknown_table_are_500(dust: DustTarget) -> None:
 def test_list_rows_pagination_and_defaults(dust: DustTarget) -> None:
     with dust.client() as client:
         table = dust.new_table(client)
-        upsert_rows(client, dust, table["table_id"], [{"row_id": f"r{i:02}", "value": {"i": i}} for i in range(12)])
+        upsert_rows(
+            client, dust, table["table_id"], [{"row_id": f"r{i:02}", "value": {"i": i}} for i in range(12)]
+        )
         default = client.get(rows_url(dust, table["table_id"])).json()
         page = client.get(rows_url(dust, table["table_id"]), params={"limit": 5, "offset": 10}).json()
     assert (len(default["rows"]), default["offset"], default["limit"], default["total"]) == (10, 0, 10, 12)

@@ -12,18 +12,23 @@ from dust_emulator.testing import EmulatorProcess, wait_until
 
 def _second_workspace(emulator: EmulatorProcess) -> tuple[str, str, dict[str, str]]:
     workspace = emulator.control.post("/workspaces", json={"name": "B"}).json()["workspace"]["sId"]
-    key = emulator.control.post(f"/workspaces/{workspace}/keys", json={"kind": "regular"}).json()["key"]["secret"]
+    key = emulator.control.post(f"/workspaces/{workspace}/keys", json={"kind": "regular"}).json()["key"][
+        "secret"
+    ]
     ds = emulator.control.post(f"/workspaces/{workspace}/data_sources", json={"name": "folder-b"}).json()
     return workspace, key, ds["data_source"]
 
 
 def test_key_of_workspace_a_is_refused_on_workspace_b(emulator: EmulatorProcess) -> None:
     workspace_b, key_b, ds_b = _second_workspace(emulator)
-    url_b = f"{emulator.base_url}/api/v1/w/{workspace_b}/spaces/{ds_b['space_id']}/data_sources/{ds_b['sId']}/documents"
+    ds_path_b = f"/spaces/{ds_b['space_id']}/data_sources/{ds_b['sId']}"
+    url_b = f"{emulator.base_url}/api/v1/w/{workspace_b}{ds_path_b}/documents"
     refused = httpx.get(url_b, headers={"Authorization": f"Bearer {emulator.api_key}"})
     assert refused.status_code == 401
-    assert refused.json()["error"] == {"type": "workspace_auth_error",
-                                       "message": "Only users of the workspace can access this content."}
+    assert refused.json()["error"] == {
+        "type": "workspace_auth_error",
+        "message": "Only users of the workspace can access this content.",
+    }
     assert httpx.get(url_b, headers={"Authorization": f"Bearer {key_b}"}).status_code == 200
     # B's key on A is refused too, and the system key of A is no master key.
     with emulator.api_client(key_b) as client:
@@ -34,18 +39,24 @@ def test_key_of_workspace_a_is_refused_on_workspace_b(emulator: EmulatorProcess)
 
 def test_managed_data_source_refuses_document_writes_but_not_tables(emulator: EmulatorProcess) -> None:
     workspace = emulator.config["workspace_id"]
-    managed = emulator.control.post(f"/workspaces/{workspace}/data_sources",
-                                    json={"name": "notion", "connector_managed": True}).json()["data_source"]
+    managed = emulator.control.post(
+        f"/workspaces/{workspace}/data_sources", json={"name": "notion", "connector_managed": True}
+    ).json()["data_source"]
     path = f"/spaces/{managed['space_id']}/data_sources/{managed['sId']}"
     with emulator.api_client() as client:
         post = client.post(f"{path}/documents/x", json={"text": "x"})
         assert post.status_code == 403
-        assert post.json()["error"] == {"type": "data_source_auth_error",
-                                        "message": "You cannot upsert a document on a managed data source."}
+        assert post.json()["error"] == {
+            "type": "data_source_auth_error",
+            "message": "You cannot upsert a document on a managed data source.",
+        }
         delete = client.delete(f"{path}/documents/x")
         assert delete.status_code == 403
         assert delete.json()["error"]["message"] == "You cannot delete a document from a managed data source."
-        assert client.post(f"{path}/tables", json={"name": "t", "description": "d", "title": "t"}).status_code == 200
+        assert (
+            client.post(f"{path}/tables", json={"name": "t", "description": "d", "title": "t"}).status_code
+            == 200
+        )
         listed = client.get(f"/spaces/{managed['space_id']}/data_sources").json()["data_sources"]
         assert {ds["connectorProvider"] for ds in listed} == {None, "notion"}
     with emulator.api_client(emulator.system_api_key) as system:
@@ -76,13 +87,23 @@ def test_settings_change_limits_at_run_time(emulator: EmulatorProcess) -> None:
 
 def test_dump_shows_documents_tables_and_rows(emulator: EmulatorProcess) -> None:
     with emulator.api_client() as client:
-        client.post(f"{emulator.ds_path}/documents/d1", json={
-            "text": "hello", "title": "Hello", "tags": ["k:v"], "timestamp": 1700000000000,
-            "source_url": "https://example.com/x"}).raise_for_status()
-        client.post(f"{emulator.ds_path}/tables", json={"name": "t", "description": "d", "title": "T",
-                                                        "table_id": "t1"}).raise_for_status()
-        client.post(f"{emulator.ds_path}/tables/t1/rows",
-                    json={"rows": [{"row_id": "r", "value": {"a": "x"}}]}).raise_for_status()
+        client.post(
+            f"{emulator.ds_path}/documents/d1",
+            json={
+                "text": "hello",
+                "title": "Hello",
+                "tags": ["k:v"],
+                "timestamp": 1700000000000,
+                "source_url": "https://example.com/x",
+            },
+        ).raise_for_status()
+        client.post(
+            f"{emulator.ds_path}/tables",
+            json={"name": "t", "description": "d", "title": "T", "table_id": "t1"},
+        ).raise_for_status()
+        client.post(
+            f"{emulator.ds_path}/tables/t1/rows", json={"rows": [{"row_id": "r", "value": {"a": "x"}}]}
+        ).raise_for_status()
     ds = next(d for d in emulator.dump()["data_sources"] if d["sId"] == emulator.config["data_source_id"])
     [document] = ds["documents"]
     assert document["text"] == "hello" and document["title"] == "Hello"

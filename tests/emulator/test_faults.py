@@ -37,10 +37,13 @@ def test_same_seed_same_faults(emulator: EmulatorProcess) -> None:
 
 def test_fault_plan_is_deterministic_in_process() -> None:
     def run(seed: int) -> list[tuple[float, int | None, bool]]:
-        plan = FaultPlan(FaultSettings(seed=seed, error_5xx_rate=0.5, reset_rate=0.1, latency_ms=1,
-                                       latency_jitter_ms=5))
-        return [(round(d.delay_s, 9), d.status, d.reset)
-                for d in (plan.decide("documents", "POST", "/t", 10) for _ in range(200))]
+        plan = FaultPlan(
+            FaultSettings(seed=seed, error_5xx_rate=0.5, reset_rate=0.1, latency_ms=1, latency_jitter_ms=5)
+        )
+        return [
+            (round(d.delay_s, 9), d.status, d.reset)
+            for d in (plan.decide("documents", "POST", "/t", 10) for _ in range(200))
+        ]
 
     assert run(7) == run(7)
     assert run(7) != run(8)
@@ -93,7 +96,10 @@ def test_413_over_a_size(emulator: EmulatorProcess) -> None:
 def test_fail_once_per_route(emulator: EmulatorProcess) -> None:
     emulator.set_faults(fail_once_per_route=True)
     with emulator.api_client() as client:
-        first = [client.post(f"{emulator.ds_path}/documents/d{i}", json={"text": "x"}).status_code for i in range(3)]
+        first = [
+            client.post(f"{emulator.ds_path}/documents/d{i}", json={"text": "x"}).status_code
+            for i in range(3)
+        ]
         lists = [client.get(f"{emulator.ds_path}/documents").status_code for _ in range(2)]
     assert first == [503, 200, 200]
     assert lists == [503, 200]
@@ -103,8 +109,13 @@ def test_faults_scope_by_route_kind_and_method(emulator: EmulatorProcess) -> Non
     emulator.set_faults(error_5xx_rate=1.0, error_5xx_statuses=[503], routes=["rows"], methods=["POST"])
     with emulator.api_client() as client:
         assert client.post(f"{emulator.ds_path}/documents/d", json={"text": "x"}).status_code == 200
-        assert client.post(f"{emulator.ds_path}/tables", json={"name": "t", "description": "d", "title": "t",
-                                                               "table_id": "t"}).status_code == 200
+        assert (
+            client.post(
+                f"{emulator.ds_path}/tables",
+                json={"name": "t", "description": "d", "title": "t", "table_id": "t"},
+            ).status_code
+            == 200
+        )
         assert client.get(f"{emulator.ds_path}/tables/t/rows").status_code == 200
         response = client.post(f"{emulator.ds_path}/tables/t/rows", json={"rows": []})
         assert response.status_code == 503
@@ -128,7 +139,9 @@ def test_counters_by_route_and_status(emulator: EmulatorProcess) -> None:
     counters = emulator.counters()
     assert counters["routes"]["POST documents"] == {"200": 2, "429": 1}
     assert counters["routes"]["GET documents"] == {"400": 1}
-    assert counters["templates"]["POST /spaces/{spaceId}/data_sources/{dsId}/documents/{documentId}"]["200"] == 2
+    assert (
+        counters["templates"]["POST /spaces/{spaceId}/data_sources/{dsId}/documents/{documentId}"]["200"] == 2
+    )
     assert counters["totals"]["requests"] == 4
     emulator.control.delete("/counters")
     assert emulator.counters()["totals"]["requests"] == 0
@@ -141,7 +154,9 @@ def test_invalid_fault_settings_are_refused(emulator: EmulatorProcess) -> None:
 
 
 def test_startup_flags_set_faults() -> None:
-    with EmulatorProcess(seed=5, fault_5xx_rate=1.0, fault_5xx_statuses="502", fault_routes="documents") as emulator:
+    with EmulatorProcess(
+        seed=5, fault_5xx_rate=1.0, fault_5xx_statuses="502", fault_routes="documents"
+    ) as emulator:
         with emulator.api_client() as client:
             assert client.get("/spaces").status_code == 200
             assert client.get(f"{emulator.ds_path}/documents").status_code == 502

@@ -16,12 +16,19 @@ from dust_emulator.validation import rows_body
 
 
 def test_types_widen_like_core() -> None:
-    columns = schema.from_values([
-        {"i": 1, "f": 1, "t": 1, "b": True, "d": {"type": "datetime", "epoch": 0}, "n": None},
-        {"i": 2, "f": 2.5, "t": "x", "b": False, "d": {"type": "datetime", "epoch": 1000}, "n": None},
-    ])
+    columns = schema.from_values(
+        [
+            {"i": 1, "f": 1, "t": 1, "b": True, "d": {"type": "datetime", "epoch": 0}, "n": None},
+            {"i": 2, "f": 2.5, "t": "x", "b": False, "d": {"type": "datetime", "epoch": 1000}, "n": None},
+        ]
+    )
     assert [(c["name"], c["value_type"]) for c in columns] == [
-        ("i", "int"), ("f", "float"), ("t", "text"), ("b", "bool"), ("d", "datetime")]
+        ("i", "int"),
+        ("f", "float"),
+        ("t", "text"),
+        ("b", "bool"),
+        ("d", "datetime"),
+    ]
     by_name = {c["name"]: c for c in columns}
     assert by_name["t"]["possible_values"] == ["1", '"x"']
     assert by_name["b"]["possible_values"] == ["TRUE", "FALSE"]
@@ -54,7 +61,10 @@ def test_merge_widens_and_appends_and_resurrects_given_up_values() -> None:
 def test_truncate_rebuilds_from_the_batch() -> None:
     cached = schema.from_values([{"a": "x", "b": 1}])
     assert schema.next_schema(cached, [{"a": 1}], truncate=True) == schema.from_values([{"a": 1}])
-    assert [c["value_type"] for c in schema.next_schema(cached, [{"a": 1}], truncate=False)] == ["text", "int"]
+    assert [c["value_type"] for c in schema.next_schema(cached, [{"a": 1}], truncate=False)] == [
+        "text",
+        "int",
+    ]
 
 
 @pytest.mark.parametrize("epoch", [1.5, "1", None, True, 10**20])
@@ -65,8 +75,18 @@ def test_invalid_datetime_epochs_fail_like_core(epoch: object) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(1, "1"), (1.5, "1.5"), (1e20, "1e20"), (0.0001, "0.0001"), (0.00001, "0.00001"), (1e-6, "1e-6"),
-     (-2.5e-7, "-2.5e-7"), (123456.789, "123456.789"), (1e16, "1e16"), (1.2345e15, "1234500000000000.0")],
+    [
+        (1, "1"),
+        (1.5, "1.5"),
+        (1e20, "1e20"),
+        (0.0001, "0.0001"),
+        (0.00001, "0.00001"),
+        (1e-6, "1e-6"),
+        (-2.5e-7, "-2.5e-7"),
+        (123456.789, "123456.789"),
+        (1e16, "1e16"),
+        (1.2345e15, "1234500000000000.0"),
+    ],
 )
 def test_rust_number_text(value: float, text: str) -> None:
     assert rust_number_text(value) == text
@@ -79,7 +99,11 @@ def test_js_number_round_trip() -> None:
     assert isinstance(js_number(1.5), float)
 
 
-@given(st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False, allow_infinity=False)))
+@given(
+    st.one_of(
+        st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False, allow_infinity=False)
+    )
+)
 def test_js_number_is_what_a_double_holds(value: float) -> None:
     normalised = js_number(value)
     assert float(normalised) == float(value)
@@ -107,37 +131,76 @@ def test_clean_timestamp_reference_quirk() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "href"),
-    [("https://Example.COM", "https://example.com/"), ("http://a.com:80/x/../y?q=a b#f", "http://a.com/y?q=a%20b#f"),
-     ("https://a.com:8443/p", "https://a.com:8443/p"), ("  https://a.com/é  ", "https://a.com/%C3%A9"),
-     ("HTTPS://a.com/a\\b", "https://a.com/a/b")],
+    [
+        ("https://Example.COM", "https://example.com/"),
+        ("http://a.com:80/x/../y?q=a b#f", "http://a.com/y?q=a%20b#f"),
+        ("https://a.com:8443/p", "https://a.com:8443/p"),
+        ("  https://a.com/é  ", "https://a.com/%C3%A9"),
+        ("HTTPS://a.com/a\\b", "https://a.com/a/b"),
+    ],
 )
 def test_source_url_standardisation(raw: str, href: str) -> None:
     assert standardize_source_url(raw) == href
 
 
-@pytest.mark.parametrize("raw", ["ftp://a.com/x", "not a url", "https://a.com//x", "https://a.com/a//b", "https://",
-                                 "mailto:someone@a.com", "https://a.com:99999/", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "ftp://a.com/x",
+        "not a url",
+        "https://a.com//x",
+        "https://a.com/a//b",
+        "https://",
+        "mailto:someone@a.com",
+        "https://a.com:99999/",
+        "javascript:alert(1)",
+    ],
+)
 def test_invalid_source_urls(raw: str) -> None:
     with pytest.raises(InvalidUrl):
         standardize_source_url(raw)
 
 
 def test_rows_validation() -> None:
-    rows, truncate = rows_body({"rows": [{"row_id": "1", "value": {"a": 1.0, "d": {"type": "datetime", "epoch": 5,
-                                                                                  "extra": "dropped"}}}]})
+    rows, truncate = rows_body(
+        {
+            "rows": [
+                {
+                    "row_id": "1",
+                    "value": {"a": 1.0, "d": {"type": "datetime", "epoch": 5, "extra": "dropped"}},
+                }
+            ]
+        }
+    )
     assert rows == [("1", {"a": 1, "d": {"type": "datetime", "epoch": 5}})] and truncate is False
-    for bad in ({"rows": [{"row_id": "1", "value": {"a": [1]}}]}, {"rows": [{"row_id": "1", "value": {"a": {}}}]},
-                {"rows": [{"row_id": "1", "value": {"A": 1}}]}, {"rows": [{"row_id": "1", "value": {"": 1}}]},
-                {"rows": [{"row_id": 1, "value": {}}]}, {"rows": "x"}, {}, {"rows": [], "truncate": "yes"}):
+    for bad in (
+        {"rows": [{"row_id": "1", "value": {"a": [1]}}]},
+        {"rows": [{"row_id": "1", "value": {"a": {}}}]},
+        {"rows": [{"row_id": "1", "value": {"A": 1}}]},
+        {"rows": [{"row_id": "1", "value": {"": 1}}]},
+        {"rows": [{"row_id": 1, "value": {}}]},
+        {"rows": "x"},
+        {},
+        {"rows": [], "truncate": "yes"},
+    ):
         with pytest.raises(DustApiError) as error:
             rows_body(bad)
         assert error.value.status == 400
 
 
-@given(st.dictionaries(st.from_regex(r"[a-z0-9_]{1,8}", fullmatch=True),
-                       st.one_of(st.none(), st.booleans(), st.integers(-(2**60), 2**60),
-                                 st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=40)),
-                       max_size=8))
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z0-9_]{1,8}", fullmatch=True),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(-(2**60), 2**60),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.text(max_size=40),
+        ),
+        max_size=8,
+    )
+)
 def test_any_valid_row_infers_a_schema(value: dict[str, object]) -> None:
     rows, _ = rows_body({"rows": [{"row_id": "r", "value": value}]})
     columns = schema.from_values([v for _, v in rows])

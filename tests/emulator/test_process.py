@@ -16,11 +16,17 @@ def test_restart_with_a_file_db_keeps_ids_key_and_data(tmp_path: os.PathLike[str
     with EmulatorProcess(db_path=db) as emulator:
         first_config = dict(emulator.config)
         with emulator.api_client() as client:
-            assert client.post(f"{emulator.ds_path}/documents/kept", json={"text": "survives"}).status_code == 200
-            client.post(f"{emulator.ds_path}/tables", json={"name": "t", "description": "d", "title": "t",
-                                                            "table_id": "t1"}).raise_for_status()
-            client.post(f"{emulator.ds_path}/tables/t1/rows",
-                        json={"rows": [{"row_id": "1", "value": {"a": 1}}]}).raise_for_status()
+            assert (
+                client.post(f"{emulator.ds_path}/documents/kept", json={"text": "survives"}).status_code
+                == 200
+            )
+            client.post(
+                f"{emulator.ds_path}/tables",
+                json={"name": "t", "description": "d", "title": "t", "table_id": "t1"},
+            ).raise_for_status()
+            client.post(
+                f"{emulator.ds_path}/tables/t1/rows", json={"rows": [{"row_id": "1", "value": {"a": 1}}]}
+            ).raise_for_status()
         emulator.restart()
         assert emulator.config == first_config  # same ids, same key, same port
         with emulator.api_client() as client:
@@ -28,7 +34,10 @@ def test_restart_with_a_file_db_keeps_ids_key_and_data(tmp_path: os.PathLike[str
             assert document["text"] == "survives"
             rows = client.get(f"{emulator.ds_path}/tables/t1/rows").json()
             assert rows["rows"] == [{"row_id": "1", "value": {"a": 1}}]
-            assert client.get(f"{emulator.ds_path}/tables/t1").json()["table"]["schema"][0]["value_type"] == "int"
+            assert (
+                client.get(f"{emulator.ds_path}/tables/t1").json()["table"]["schema"][0]["value_type"]
+                == "int"
+            )
 
 
 def test_sigterm_and_sigint_stop_cleanly() -> None:
@@ -49,7 +58,7 @@ def test_banner_seed_and_config_out_never_print_the_key(tmp_path: os.PathLike[st
         assert emulator.api_key not in banner
         assert emulator.system_api_key not in banner
         seed_line = next(line for line in emulator.banner if line.startswith("dust-emulator seed "))
-        seed = json.loads(seed_line[len("dust-emulator seed "):])
+        seed = json.loads(seed_line[len("dust-emulator seed ") :])
         assert seed["workspace_id"] == emulator.config["workspace_id"]
         assert seed["data_source_id"] == emulator.config["data_source_id"]
         with open(config_path) as handle:
@@ -62,12 +71,25 @@ def test_banner_seed_and_config_out_never_print_the_key(tmp_path: os.PathLike[st
 
 
 def test_console_script_and_module_entry_points_exist() -> None:
-    result = subprocess.run([sys.executable, "-m", "dust_emulator", "serve", "--help"], capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "dust_emulator", "serve", "--help"], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0
-    for flag in ("--port", "--db", "--config-out", "--rate-limit", "--fault-5xx-rate", "--seed",
-                 "--hostile-echo-key", "--doc-size-limit-mb"):
+    for flag in (
+        "--port",
+        "--db",
+        "--config-out",
+        "--rate-limit",
+        "--fault-5xx-rate",
+        "--seed",
+        "--hostile-echo-key",
+        "--doc-size-limit-mb",
+    ):
         assert flag in result.stdout
-    bad = subprocess.run([sys.executable, "-m", "dust_emulator", "serve", "--fault-5xx-rate", "7"],
-                         capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        [sys.executable, "-m", "dust_emulator", "serve", "--fault-5xx-rate", "7"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert bad.returncode == 2 and "error_5xx_rate" in bad.stderr

@@ -47,7 +47,9 @@ def test_zero_limit_disables() -> None:
 
 
 def _post(client, emulator: EmulatorProcess, doc: str, body: dict | None = None):  # type: ignore[no-untyped-def]
-    return client.post(f"{emulator.ds_path}/documents/{doc}", json=body if body is not None else {"text": "x"})
+    return client.post(
+        f"{emulator.ds_path}/documents/{doc}", json=body if body is not None else {"text": "x"}
+    )
 
 
 def test_http_window_over_real_time(emulator: EmulatorProcess) -> None:
@@ -56,8 +58,12 @@ def test_http_window_over_real_time(emulator: EmulatorProcess) -> None:
         statuses = [_post(client, emulator, f"d{i}").status_code for i in range(4)]
         assert statuses == [200, 200, 200, 429]
         limited = _post(client, emulator, "d5")
-        assert limited.json() == {"error": {"type": "rate_limit_error",
-                                            "message": "You have reached the maximum number of 120 upserts per minute."}}
+        assert limited.json() == {
+            "error": {
+                "type": "rate_limit_error",
+                "message": "You have reached the maximum number of 120 upserts per minute.",
+            }
+        }
         assert "retry-after" not in limited.headers
         time.sleep(1.1)
         assert _post(client, emulator, "d6").status_code == 200
@@ -77,8 +83,13 @@ def test_gets_deletes_tables_and_rows_are_not_limited(emulator: EmulatorProcess)
         assert _post(client, emulator, "d").status_code == 200
         for _ in range(5):
             assert client.get(f"{emulator.ds_path}/documents/d").status_code == 200
-            assert client.post(f"{emulator.ds_path}/tables", json={"name": "t", "description": "d", "title": "t",
-                                                                   "table_id": "t"}).status_code == 200
+            assert (
+                client.post(
+                    f"{emulator.ds_path}/tables",
+                    json={"name": "t", "description": "d", "title": "t", "table_id": "t"},
+                ).status_code
+                == 200
+            )
         assert client.delete(f"{emulator.ds_path}/documents/d").status_code == 200
 
 
@@ -94,15 +105,20 @@ def test_window_is_per_workspace(emulator: EmulatorProcess) -> None:
     emulator.update_settings(rate_limit=1, rate_window_s=30.0)
     other = emulator.control.post("/workspaces", json={"name": "B"}).json()
     workspace_b = other["workspace"]["sId"]
-    key_b = emulator.control.post(f"/workspaces/{workspace_b}/keys", json={"kind": "regular"}).json()["key"]["secret"]
-    ds_b = emulator.control.post(f"/workspaces/{workspace_b}/data_sources", json={"name": "f"}).json()["data_source"]
+    key_b = emulator.control.post(f"/workspaces/{workspace_b}/keys", json={"kind": "regular"}).json()["key"][
+        "secret"
+    ]
+    ds_b = emulator.control.post(f"/workspaces/{workspace_b}/data_sources", json={"name": "f"}).json()[
+        "data_source"
+    ]
     with emulator.api_client() as client:
         assert [_post(client, emulator, f"d{i}").status_code for i in range(2)] == [200, 429]
     import httpx
 
     response = httpx.post(
         f"{emulator.base_url}/api/v1/w/{workspace_b}/spaces/{ds_b['space_id']}/data_sources/{ds_b['sId']}/documents/x",
-        json={"text": "x"}, headers={"Authorization": f"Bearer {key_b}"},
+        json={"text": "x"},
+        headers={"Authorization": f"Bearer {key_b}"},
     )
     assert response.status_code == 200
 

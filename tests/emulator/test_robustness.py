@@ -36,18 +36,22 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "content_type"), BAD_BODIES)
-def test_bad_document_bodies_get_a_400_envelope(emulator: EmulatorProcess, body: bytes, content_type: str) -> None:
+def test_bad_document_bodies_get_a_400_envelope(
+    emulator: EmulatorProcess, body: bytes, content_type: str
+) -> None:
     with emulator.api_client() as client:
-        response = client.post(f"{emulator.ds_path}/documents/doc", content=body,
-                               headers={"content-type": content_type})
+        response = client.post(
+            f"{emulator.ds_path}/documents/doc", content=body, headers={"content-type": content_type}
+        )
     assert_envelope(response, 400, "invalid_request_error")
 
 
 def test_deeply_nested_json_is_refused_not_crashing(emulator: EmulatorProcess) -> None:
     body = b'{"section": ' + b'{"prefix": null, "content": null, "sections": [' * 5000 + b"]}" * 5000 + b"}"
     with emulator.api_client() as client:
-        response = client.post(f"{emulator.ds_path}/documents/deep", content=body,
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            f"{emulator.ds_path}/documents/deep", content=body, headers={"content-type": "application/json"}
+        )
     assert response.status_code in (200, 400)
     assert "Traceback" not in response.text
 
@@ -55,8 +59,11 @@ def test_deeply_nested_json_is_refused_not_crashing(emulator: EmulatorProcess) -
 def test_non_json_content_type_is_read_as_empty_object(emulator: EmulatorProcess) -> None:
     # Hono's json validator ignores bodies that are not declared as JSON.
     with emulator.api_client() as client:
-        response = client.post(f"{emulator.ds_path}/documents/doc", content=b'{"text": "x"}',
-                               headers={"content-type": "text/plain"})
+        response = client.post(
+            f"{emulator.ds_path}/documents/doc",
+            content=b'{"text": "x"}',
+            headers={"content-type": "text/plain"},
+        )
     assert_envelope(response, 400, "invalid_request_error")
     assert "`text` or `section`" in response.json()["error"]["message"]
 
@@ -64,8 +71,9 @@ def test_non_json_content_type_is_read_as_empty_object(emulator: EmulatorProcess
 def test_ten_megabyte_body_is_413_not_a_dropped_connection(emulator: EmulatorProcess) -> None:
     body = b'{"text": "' + b"a" * (10 * 1024 * 1024) + b'"}'
     with emulator.api_client(timeout=30) as client:
-        response = client.post(f"{emulator.ds_path}/documents/big", content=body,
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            f"{emulator.ds_path}/documents/big", content=body, headers={"content-type": "application/json"}
+        )
         assert_envelope(response, 413, "content_too_large")
         # The connection stays usable afterwards.
         assert client.get("/spaces").status_code == 200
@@ -74,13 +82,26 @@ def test_ten_megabyte_body_is_413_not_a_dropped_connection(emulator: EmulatorPro
 def test_rows_body_over_one_megabyte_is_413(emulator: EmulatorProcess) -> None:
     rows = [{"row_id": str(i), "value": {"text": "x" * 1000}} for i in range(1200)]
     with emulator.api_client(timeout=30) as client:
-        client.post(f"{emulator.ds_path}/tables", json={"name": "t", "description": "d", "title": "t",
-                                                        "table_id": "t"}).raise_for_status()
+        client.post(
+            f"{emulator.ds_path}/tables",
+            json={"name": "t", "description": "d", "title": "t", "table_id": "t"},
+        ).raise_for_status()
         response = client.post(f"{emulator.ds_path}/tables/t/rows", json={"rows": rows})
     assert_envelope(response, 413, "content_too_large")
 
 
-ODD_IDS = ["../x", "a/b", "..", "%2F", "with space", "ünïcödé-文档-🚀", "x" * 2000, "?q=1#frag", "a\\b", "'; DROP TABLE documents; --"]
+ODD_IDS = [
+    "../x",
+    "a/b",
+    "..",
+    "%2F",
+    "with space",
+    "ünïcödé-文档-🚀",
+    "x" * 2000,
+    "?q=1#frag",
+    "a\\b",
+    "'; DROP TABLE documents; --",
+]
 
 
 @pytest.mark.parametrize("document_id", ODD_IDS)
@@ -109,7 +130,9 @@ def test_unknown_routes_and_methods_answer_404_envelopes(emulator: EmulatorProce
     with emulator.api_client() as client:
         assert_envelope(client.get("/nope"), 404, "not_found")
         assert_envelope(client.put(f"{emulator.ds_path}/documents/x", json={}), 404, "not_found")
-        assert_envelope(client.get(f"/data-sources/{emulator.config['data_source_id']}/documents"), 404, "not_found")
+        assert_envelope(
+            client.get(f"/data-sources/{emulator.config['data_source_id']}/documents"), 404, "not_found"
+        )
     assert_envelope(httpx.get(emulator.base_url + "/api/v1/unknown"), 404, "not_found")
 
 
