@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
+import ipaddress
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -482,4 +483,13 @@ def _valid_host(host: str) -> bool:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
             return False
-    return not _FORBIDDEN_HOST.search(host) and not host.startswith(".")
+    if _FORBIDDEN_HOST.search(host) or host.startswith(".") or ".." in host:
+        return False
+    last_label = host.rstrip(".").rsplit(".", 1)[-1]
+    if last_label.isdigit() or last_label.lower().startswith("0x"):
+        # WHATWG parses such a host as an IPv4 address and refuses it unless it is one
+        try:
+            ipaddress.IPv4Address(host.rstrip("."))
+        except ValueError:
+            return False
+    return True

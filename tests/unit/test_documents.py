@@ -33,6 +33,7 @@ from destination_dust.documents import (
     valid_source_url,
 )
 from destination_dust.render import MAX_SECTION_PREFIX_BYTES, section_length
+from dust_emulator.source_url import standardize_source_url
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "data"
@@ -309,10 +310,58 @@ def test_valid_source_urls(url: str) -> None:
     "url",
     ["ftp://example.com/x", "https://example.com//double", "/relative/path", "example.com/x", "https://",
      "https://exa mple.com", "javascript:alert(1)", "https://example.com:99999/", "https:example.com",
-     "https://example.com/a\\b", "mailto:a@example.com", "https://ex%41mple.com/"],
+     "https://example.com/a\\b", "mailto:a@example.com", "https://ex%41mple.com/", "https://1.2.3.999/",
+     "https://a..b/"],
 )  # fmt: skip
 def test_invalid_source_urls(url: str) -> None:
     assert valid_source_url(url) is None
+
+
+URL_PIECES = st.sampled_from(
+    [
+        "/",
+        "//",
+        "\\",
+        "?",
+        "#",
+        "@",
+        ".",
+        "..",
+        "%2e",
+        "%41",
+        " ",
+        "\t",
+        ":",
+        "-",
+        "~",
+        "é",
+        "a",
+        "x=1",
+        "8080",
+    ]
+)
+URLS = st.one_of(
+    st.lists(
+        st.one_of(URL_PIECES, st.sampled_from(["http", "https:", "ftp://", "example.com"])), max_size=10
+    ).map("".join),
+    st.tuples(
+        st.sampled_from(["http://", "https://", "HTTPS://", "https:", "https:/", "https:///"]),
+        st.sampled_from(["", "user:pw@", "@"]),
+        st.sampled_from(
+            ["example.com", "bücher.de", "[::1]", "1.2.3.4", "1.2.3.999", "0x7f.1", "a..b", "ex%41.com"]
+        ),
+        st.sampled_from(["", ":8080", ":0", ":99999", ":"]),
+        st.lists(URL_PIECES, max_size=6).map("".join),
+    ).map("".join),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(URLS)
+def test_urls_we_accept_are_urls_dust_accepts(url: str) -> None:
+    """Cross-check with the emulator's port of Dust's WHATWG-based check: ours may refuse more, never less."""
+    if valid_source_url(url) is not None:
+        standardize_source_url(url)  # raises InvalidUrl when Dust would answer 400
 
 
 def test_url_field_is_dropped_with_one_warning_per_stream() -> None:
