@@ -2,16 +2,22 @@
 where HTTP statuses become our errors (`classify`).
 
 Retries: timeouts, connection errors, 5xx and 429 are retried with exponential backoff and full jitter until
-`retry_deadline_seconds` have passed without a success on that request. Dust sends no Retry-After, so a 429
-waits for our rate window to free (see ratelimit.py). Any other 4xx is final. Every request is idempotent
-(deterministic document ids, row ids and table_id), so a retry after a lost answer is safe. The loop is
-written here rather than with tenacity because the wait after a 429 comes from the limiter's window, not
-from the attempt number.
+the request has kept failing for `retry_deadline_seconds` (counted from its first failure, so waiting for our
+own rate limiter never counts). Dust sends no Retry-After, so a 429 waits for our rate window to free (see
+ratelimit.py). Any other 4xx is final. Every request is idempotent (deterministic document ids, row ids and
+table_id), so a retry after a lost answer is safe.
+
+Why a hand loop rather than tenacity or stamina: the wait after a 429 comes from the limiter's window, not
+from the attempt number; each attempt must take and then give back (or time) a limiter slot, which a
+decorator around the whole call cannot do per attempt; the deadline runs from the first failure, not from
+the first call; and a failed sync must interrupt every sleeping retry at once (`cancel`). Expressing these
+with tenacity's hooks would be longer than the loop, and both libraries would be a new dependency.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -38,6 +44,15 @@ from destination_dust.redact import REDACT
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+BACKOFF_BASE = 0.5  # seconds; the n-th retry waits uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**n))
+BACKOFF_CAP = 30.0
+# Test knob: the rate window in seconds (Dust's is 60). The benchmarks scale Dust's limit down (e.g. 20 per
+# 10 s on the emulator); document_upserts_per_minute is then converted to that window.
+WINDOW_ENV = "DESTINATION_DUST_RATE_WINDOW_SECONDS"
+
+
+class Cancelled(TransientError):
+    """The sync already failed elsewhere: this request stops instead of retrying."""
 
 
 class PayloadTooLarge(DustRequestError):
@@ -115,8 +130,22 @@ def _classify(answer: DustAnswer, what: str) -> DestinationError:
             "connector: change table_id_prefix or delete that table."
         )
     if status == 429 or status >= 500:
-        return TransientError(f"{detail}. Dust kept failing past the retry deadline; the sync can be retried.")
+        return TransientError(
+            f"{detail}. Dust kept failing past the retry deadline; the sync can be retried."
+        )
     return DustRequestError(detail, status=status, error_type=kind)
+
+
+def _limiter_for(per_minute: int, sleep: Callable[[float], object]) -> SlidingWindowLimiter:
+    """Our copy of Dust's window; its sleeps end early when the sync is cancelled."""
+    window = float(os.environ.get(WINDOW_ENV) or 60.0)
+    if per_minute <= 0:
+        return SlidingWindowLimiter(0)
+
+    def interruptible(seconds: float) -> None:
+        sleep(seconds)
+
+    return SlidingWindowLimiter(max(1, round(per_minute * window / 60.0)), window, sleep=interruptible)
 
 
 class DustClient:
@@ -126,11 +155,13 @@ class DustClient:
         http: httpx.Client | None = None,
         *,
         limiter: SlidingWindowLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self.http = http or httpx.Client(
-            timeout=httpx.Timeout(config.request_timeout_seconds, connect=min(30.0, config.request_timeout_seconds)),
+            timeout=httpx.Timeout(
+                config.request_timeout_seconds, connect=min(30.0, config.request_timeout_seconds)
+            ),
             limits=httpx.Limits(
                 max_connections=config.max_concurrent_requests + 2,
                 max_keepalive_connections=config.max_concurrent_requests + 2,
@@ -143,8 +174,9 @@ class DustClient:
                 "Content-Type": "application/json",
             }
         )
-        self.limiter = limiter or SlidingWindowLimiter(config.document_upserts_per_minute)
-        self._sleep = sleep
+        self.cancelled = threading.Event()
+        self.limiter = limiter or _limiter_for(config.document_upserts_per_minute, self.cancelled.wait)
+        self._sleep = sleep if sleep is not None else self._interruptible_sleep
         self._lock = threading.Lock()
         self.counters: dict[str, int] = {"requests": 0, "retries": 0, "rate_limited": 0}
         ds = _quote(config.data_source_id)
@@ -155,11 +187,24 @@ class DustClient:
     def close(self) -> None:
         self.http.close()
 
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self.cancelled.wait(seconds)
+
     def _count(self, key: str) -> None:
         with self._lock:
             self.counters[key] = self.counters.get(key, 0) + 1
 
     # -- the one request loop ----------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop retrying: every sleeping or later retry raises Cancelled at once (the sync already failed)."""
+        self.cancelled.set()
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._sleep(seconds)
+        if self.cancelled.is_set():
+            raise Cancelled("the sync is stopping after an earlier failure")
 
     def request(
         self,
@@ -174,50 +219,82 @@ class DustClient:
         retry: bool = True,
     ) -> httpx.Response:
         """Send one request with retries. Returns the 2xx response (or one whose status is in ok_statuses);
-        raises a DestinationError otherwise. `what` names the request in errors (never the key)."""
+        raises a DestinationError otherwise. `what` names the request in errors (never the key).
+
+        The deadline runs from the request's first failure, so time spent queued behind our own rate limiter
+        never counts: only `retry_deadline_seconds` of failures in a row end the sync."""
         content = orjson.dumps(body) if body is not None else None
-        deadline = time.monotonic() + self.config.retry_deadline_seconds
+        limiter = self.limiter if rate_limited and self.limiter.enabled else None
+        failing_since: float | None = None
         attempt = 0
         while True:
-            attempt += 1
-            if rate_limited:
-                self.limiter.acquire()
+            if self.cancelled.is_set():
+                raise Cancelled("the sync is stopping after an earlier failure")
+            if limiter is not None:
+                limiter.acquire()
+                if self.cancelled.is_set():
+                    limiter.give_back()
+                    raise Cancelled("the sync is stopping after an earlier failure")
             self._count("requests")
             try:
                 response = self.http.request(method, url, content=content, params=params)
+            except httpx.UnsupportedProtocol:
+                if limiter is not None:
+                    limiter.give_back()  # nothing was sent
+                raise
             except httpx.TransportError as exc:  # timeouts, resets, refused connections
-                if not retry or time.monotonic() >= deadline:
+                if limiter is not None:
+                    limiter.on_unknown()
+                self._count("transport_errors")
+                attempt += 1
+                failing_since = failing_since if failing_since is not None else time.monotonic()
+                if not retry or time.monotonic() - failing_since >= self.config.retry_deadline_seconds:
                     raise TransientError(
                         f"{what}: could not reach Dust at {self.config.base_url} "
-                        f"({type(exc).__name__}: {REDACT(str(exc))[:200]}) and the retry deadline passed."
+                        f"({type(exc).__name__}: {REDACT(str(exc))[:200]}) "
+                        + (
+                            "and retries are off for this request."
+                            if not retry
+                            else f"for {self.config.retry_deadline_seconds:.0f}s (retry_deadline_seconds)."
+                        )
                     ) from None
-                self._backoff(attempt, deadline, f"{what}: {type(exc).__name__}")
+                self._wait(self._backoff_delay(attempt, failing_since, f"{what}: {type(exc).__name__}"))
                 continue
             status = response.status_code
             if 200 <= status < 300 or status in ok_statuses:
-                if rate_limited:
-                    self.limiter.on_success()
+                if limiter is not None:
+                    limiter.on_success()
                 return response
+            if limiter is not None and status != 429:
+                limiter.on_unknown()  # Dust may have counted it (5xx happen after its rate check)
             answer = DustAnswer.of(response)
             if status not in RETRYABLE_STATUS or not retry or _is_final_500(answer):
                 raise classify(answer, what)
-            if time.monotonic() >= deadline:
-                raise classify(answer, what)
+            attempt += 1
+            self._count("rate_limited" if status == 429 else "server_errors")
+            failing_since = failing_since if failing_since is not None else time.monotonic()
+            if time.monotonic() - failing_since >= self.config.retry_deadline_seconds:
+                raise _out_of_retries(answer, what, self.config.retry_deadline_seconds)
             if status == 429:
-                self._count("rate_limited")
-                wait = self.limiter.on_rejected() if rate_limited else 0.0
-                self._backoff(attempt, deadline, f"{what}: 429", floor=wait)
+                floor = limiter.on_rejected() if limiter is not None else 0.0
+                self._wait(self._backoff_delay(attempt, failing_since, f"{what}: 429", floor=floor))
             else:
-                self._backoff(attempt, deadline, f"{what}: {status}")
+                self._wait(self._backoff_delay(attempt, failing_since, f"{what}: {status}"))
 
-    def _backoff(self, attempt: int, deadline: float, why: str, floor: float = 0.0) -> None:
-        """Exponential backoff with full jitter (0.5 s base, 30 s cap), never past the deadline."""
+    def _backoff_delay(self, attempt: int, failing_since: float, why: str, floor: float = 0.0) -> float:
+        """Exponential backoff with full jitter (BACKOFF_BASE doubling, BACKOFF_CAP at most), never past the
+        deadline. After a 429 with the limiter on, `floor` is the time until our window frees: we wait that
+        plus a little jitter, so the threads that were refused together do not come back together."""
         self._count("retries")
-        delay = max(floor, random.uniform(0, min(30.0, 0.5 * 2 ** min(attempt, 10))))
-        delay = min(delay, max(0.0, deadline - time.monotonic()))
+        if floor > 0:
+            delay = floor + random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * attempt))
+        else:
+            delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 16)))
+        left = self.config.retry_deadline_seconds - (time.monotonic() - failing_since)
+        delay = min(delay, max(0.0, left))
         if attempt in (1, 5, 20) or attempt % 50 == 0:
             logger.info("retrying %s (attempt %d, waiting %.1fs)", why, attempt, delay)
-        self._sleep(delay)
+        return delay
 
     def _json(self, response: httpx.Response) -> Any:
         if not response.content:
@@ -286,12 +363,15 @@ class DustClient:
         return f"{self._ds}/tables/{_quote(table_id)}"
 
     def upsert_table(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        response = self.request("POST", f"{self._ds}/tables", what=f"upsert table {body.get('name')!r}", body=body)
+        what = f"upsert table {body.get('name')!r}"
+        response = self.request("POST", f"{self._ds}/tables", what=what, body=body)
         table: dict[str, Any] = (self._json(response) or {}).get("table", {})
         return table
 
     def get_table(self, table_id: str) -> dict[str, Any] | None:
-        response = self.request("GET", self.table_url(table_id), what=f"get table {table_id!r}", ok_statuses=(404,))
+        response = self.request(
+            "GET", self.table_url(table_id), what=f"get table {table_id!r}", ok_statuses=(404,)
+        )
         if response.status_code == 404:
             return None
         table: dict[str, Any] = self._json(response).get("table", {})
@@ -302,9 +382,13 @@ class DustClient:
         return list(self._json(response).get("tables", []))
 
     def delete_table(self, table_id: str) -> None:
-        self.request("DELETE", self.table_url(table_id), what=f"delete table {table_id!r}", ok_statuses=(404,))
+        self.request(
+            "DELETE", self.table_url(table_id), what=f"delete table {table_id!r}", ok_statuses=(404,)
+        )
 
-    def upsert_rows(self, table_id: str, rows: Sequence[Mapping[str, Any]], *, truncate: bool = False) -> None:
+    def upsert_rows(
+        self, table_id: str, rows: Sequence[Mapping[str, Any]], *, truncate: bool = False
+    ) -> None:
         self.request(
             "POST",
             f"{self.table_url(table_id)}/rows",
@@ -321,7 +405,9 @@ class DustClient:
             body=orjson.Fragment(body),
         )
 
-    def list_rows(self, table_id: str, *, limit: int = 1000, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def list_rows(
+        self, table_id: str, *, limit: int = 1000, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
         response = self.request(
             "GET",
             f"{self.table_url(table_id)}/rows",
@@ -338,6 +424,21 @@ class DustClient:
             what=f"delete row {row_id!r} of table {table_id!r}",
             ok_statuses=(404,),
         )
+
+
+def _out_of_retries(answer: DustAnswer, what: str, deadline: float) -> DestinationError:
+    if answer.status == 429:
+        return TransientError(
+            f"{what}: Dust kept answering 429 (rate limited) for {deadline:.0f}s (retry_deadline_seconds). "
+            "Other API clients of the workspace may be using its document upsert budget (120 per minute): "
+            "the sync can be retried; lower document_upserts_per_minute to leave them room.",
+            status=429,
+            error_type=answer.error_type,
+        )
+    error = classify(answer, what)
+    error.message = f"{error.message} (for {deadline:.0f}s, retry_deadline_seconds)"
+    error.args = (error.message,)
+    return error
 
 
 def _is_final_500(answer: DustAnswer) -> bool:
