@@ -447,6 +447,7 @@ def iso_ms(epoch: int) -> str:
 
 
 _FORBIDDEN_HOST = re.compile(r"[^A-Za-z0-9.\-_]")
+_IPV6_AUTHORITY = re.compile(r"^\[[0-9A-Fa-f:.]+\](:\d*)?$")
 
 
 def valid_source_url(value: str) -> str | None:
@@ -467,6 +468,8 @@ def valid_source_url(value: str) -> str | None:
         return None
     host = parts.hostname or ""
     if not _valid_host(host) or (port is not None and not 0 < port <= 65535):
+        return None
+    if ":" in host and not _IPV6_AUTHORITY.match(parts.netloc.rsplit("@", 1)[-1]):
         return None
     if "//" in parts.path:
         return None
