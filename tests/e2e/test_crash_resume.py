@@ -131,14 +131,9 @@ class Attempt:
             if message["type"] != "STATE":
                 continue
             self.states.append(message)
-            # every record before this state must be in Dust already
-            before = message["state"]["stream"]["stream_state"]["after"]
-            stored = stored_keys(self.emu, self.format)
-            missing = sorted(set(expected(before)) - set(stored))
-            assert not missing, (
-                f"state after {before} records printed while records {missing[:10]} are missing"
+            self.check(
+                message["state"]["stream"]["stream_state"]["after"], stored_keys(self.emu, self.format)
             )
-            assert all(stored[k] == f"user-{k}" for k in range(before))
             self.checked += 1
             if kill_after_states is not None and not killed and len(self.states) >= kill_after_states:
                 time.sleep(delay)
@@ -146,25 +141,25 @@ class Attempt:
                 killed = True
         self.process.wait(timeout=60)
 
+    def check(self, before: int, stored: dict[int, str]) -> None:
+        """Every record before this state must be in Dust already."""
+        missing = sorted(set(expected(before)) - set(stored))
+        assert not missing, f"state after {before} records printed while records {missing[:10]} are missing"
+        assert all(stored[k] == f"user-{k}" for k in range(before))
+
     @property
     def stderr(self) -> str:
         assert self.process.stderr is not None
         return self.process.stderr.read().decode(errors="replace")
 
 
-@pytest.mark.parametrize("data_format", ["documents", "tables"])
-@pytest.mark.parametrize("seed", [11, 23, 37])
-def test_kill_and_resume_from_the_last_state(
-    emulator: EmulatorProcess, tmp_path: Path, data_format: str, seed: int
-) -> None:
-    emulator.reset()
-    rng = random.Random(seed)
+def write_files(emu: EmulatorProcess, tmp_path: Path, data_format: str) -> tuple[Path, Path]:
     config = tmp_path / "config.json"
     catalog = tmp_path / "catalog.json"
     config.write_bytes(
         orjson.dumps(
             {
-                **emulator.config,
+                **emu.config,
                 "data_format": data_format,
                 "document_upserts_per_minute": 0,
                 "max_concurrent_requests": 4,
@@ -180,6 +175,17 @@ def test_kill_and_resume_from_the_last_state(
         "cursor_field": ["updated"],
     }
     catalog.write_bytes(orjson.dumps({"streams": [stream]}))
+    return config, catalog
+
+
+@pytest.mark.parametrize("data_format", ["documents", "tables"])
+@pytest.mark.parametrize("seed", [11, 23, 37])
+def test_kill_and_resume_from_the_last_state(
+    emulator: EmulatorProcess, tmp_path: Path, data_format: str, seed: int
+) -> None:
+    emulator.reset()
+    rng = random.Random(seed)
+    config, catalog = write_files(emulator, tmp_path, data_format)
     all_states = RECORDS // STATE_EVERY
 
     first = Attempt(emulator, data_format, config, catalog)
@@ -209,3 +215,49 @@ def test_replay_helper_starts_after_the_state() -> None:
     assert replay[-1]["type"] == "TRACE"
     assert next(m for m in replay if m["type"] == "STATE") == states[2]
     assert replay_after(None) == [m for _, m in source_output()]
+
+
+class DeletionAttempt(Attempt):
+    """Checks, at each state: keys created before it are stored, keys deleted before it are gone."""
+
+    ops: list[tuple[int, int, bool]]  # (messages before, key, deleted)
+
+    def check(self, before: int, stored: dict[int, str]) -> None:
+        done = [(key, deleted) for position, key, deleted in self.ops if position <= before]
+        deleted_ever = {key for _, key, deleted in self.ops if deleted}
+        gone = {key for key, deleted in done if deleted}
+        created = {key for key, deleted in done if not deleted} - deleted_ever
+        assert not gone & set(stored), f"state printed before the deletion of {sorted(gone & set(stored))}"
+        assert created <= set(stored), f"state printed before records {sorted(created - set(stored))[:10]}"
+
+
+@pytest.mark.parametrize("data_format", ["documents", "tables"])
+def test_cdc_deletes_are_acknowledged_before_the_next_state(
+    emulator: EmulatorProcess, tmp_path: Path, data_format: str
+) -> None:
+    emulator.reset()
+    config, catalog = write_files(emulator, tmp_path, data_format)
+    messages: list[dict[str, Any]] = []
+    ops: list[tuple[int, int, bool]] = []
+
+    def add(key: int, deleted: bool) -> None:
+        data: dict[str, Any] = {"id": key, "name": f"user-{key}", "updated": len(ops)}
+        if deleted:
+            data["_ab_cdc_deleted_at"] = "2024-01-01T00:00:00Z"
+        messages.append({"type": "RECORD", "record": {"stream": "users", "data": data, "emitted_at": 0}})
+        ops.append((len(ops) + 1, key, deleted))
+        if len(ops) % 6 == 0:
+            stream = {"stream_descriptor": {"name": "users"}, "stream_state": {"after": len(ops)}}
+            messages.append({"type": "STATE", "state": {"type": "STREAM", "stream": stream}})
+
+    for key in range(48):
+        add(key, deleted=False)
+        if key % 3 == 2:
+            add(key - 2, deleted=True)  # deletes trail the creates, interleaved with states
+    attempt = DeletionAttempt(emulator, data_format, config, catalog)
+    attempt.ops = ops
+    attempt.feed(messages)
+    attempt.read()
+    assert attempt.process.returncode == 0, attempt.stderr
+    assert attempt.checked == len(ops) // 6
+    assert set(stored_keys(emulator, data_format)) == {k for k in range(48) if k % 3 != 0}
