@@ -236,5 +236,8 @@ def test_install_steps_run_in_a_fresh_venv_and_the_entrypoint_prints_spec(
         check=True,
     ).stdout.split()
     assert all("site-packages" in p for p in where), where
+    # package data made it into the wheel: the spec (used above) and the emulator's web page
+    ui_dir = Path(where[1]).parent / "ui"
+    assert {"index.html", "app.js", "style.css"} <= {p.name for p in ui_dir.iterdir()}, ui_dir
     # the install left no build litter in the image layer
     assert not (workdir / "build").exists()
