@@ -11,12 +11,16 @@ from starlette.routing import BaseRoute, Mount
 from .control import control_routes
 from .dispatch import DustApiApp
 from .state import EmulatorState
+from .ui import ui_routes
 
 UI_PREFIX = "/__emulator/ui"
 
 
 def create_app(state: EmulatorState, extra_routes: list[BaseRoute] | None = None) -> Any:
-    """Build the ASGI app. ``extra_routes`` (e.g. a UI page) are mounted under ``/__emulator/ui``."""
+    """Build the ASGI app. ``extra_routes`` (e.g. a UI page) are mounted under ``/__emulator/ui``;
+    ``None`` mounts the read-only page of ``ui.py``, ``[]`` mounts nothing."""
+    if extra_routes is None:
+        extra_routes = ui_routes(state)
     routes = control_routes(state)
     if extra_routes:
         routes.append(Mount(UI_PREFIX, routes=extra_routes))
