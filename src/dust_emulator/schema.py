@@ -87,6 +87,7 @@ def from_values(rows: Iterable[dict[str, Any]]) -> list[Column]:
     tracked: list[tuple[str, Column]] = []  # columns still collecting possible_values
     datetime_keys: set[str] = set()
     rendered: dict[tuple[str, Any], str] = {}
+    seen_values: dict[str, set[tuple[str, Any]]] = {}  # per column, values already accumulated
     for value in rows:
         shape = (tuple(value), tuple(map(type, value.values())))
         if shape not in seen_shapes:
@@ -118,6 +119,10 @@ def from_values(rows: Iterable[dict[str, Any]]) -> list[Column]:
                     continue
                 cell_type = _TYPE_NAMES[type(cell)]
                 cache_key = (cell_type, cell["epoch"] // 1000 if cell_type == "datetime" else cell)
+                seen = seen_values.setdefault(key, set())
+                if cache_key in seen:
+                    continue  # already in possible_values: accumulating it again changes nothing
+                seen.add(cache_key)
                 text = rendered.get(cache_key)
                 if text is None:
                     text = rendered[cache_key] = _text(cell, cell_type)

@@ -15,7 +15,7 @@ import sqlite3
 import string
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -86,7 +86,24 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL + WAL survives a process crash; only an OS crash can lose the last commits.
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: bulk row upserts stay in memory
+        self._db.execute("PRAGMA temp_store=MEMORY")
         self._db.executescript(_DDL)
+        # Workspaces, spaces, data sources and keys change only through the control API, yet every
+        # request looks them up several times: memoise the lookups and forget them on any change.
+        self._memo: dict[tuple[str, ...], Any] = {}
+
+    def _memoised(self, key: tuple[str, ...], load: Callable[[], Any]) -> Any:
+        try:
+            return self._memo[key]
+        except KeyError:
+            if len(self._memo) > 10_000:  # unknown ids probed in bulk must not grow memory forever
+                self._memo.clear()
+            value = self._memo[key] = load()
+            return value
+
+    def _forget(self) -> None:
+        self._memo.clear()
 
     def close(self) -> None:
         with self._lock:
@@ -131,6 +148,7 @@ class Store:
         sid = sid or random_sid()
         space_ids = {"global": global_space or "vlt_" + random_sid(), "system": "vlt_" + random_sid()}
         created = now_ms()
+        self._forget()
         with self._tx() as db:
             db.execute("INSERT INTO workspaces (sid, name, created) VALUES (?, ?, ?)", (sid, name, created))
             for kind, space_name in (("global", "Company Data"), ("system", "System")):
@@ -141,13 +159,18 @@ class Store:
         return {"sId": sid, "name": name, "created": created}
 
     def get_workspace(self, sid: str) -> dict[str, Any] | None:
-        row = self._one("SELECT * FROM workspaces WHERE sid = ?", (sid,))
-        return None if row is None else dict(row)
+        def load() -> dict[str, Any] | None:
+            row = self._one("SELECT * FROM workspaces WHERE sid = ?", (sid,))
+            return None if row is None else dict(row)
+
+        result: dict[str, Any] | None = self._memoised(("workspace", sid), load)
+        return result
 
     def create_space(
         self, workspace: str, name: str, kind: str = "regular", sid: str | None = None
     ) -> dict[str, Any]:
         sid = sid or "vlt_" + random_sid()
+        self._forget()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO spaces (sid, workspace, name, kind, created) VALUES (?, ?, ?, ?, ?)",
@@ -158,8 +181,12 @@ class Store:
         return space
 
     def get_space(self, sid: str) -> dict[str, Any] | None:
-        row = self._one("SELECT * FROM spaces WHERE sid = ?", (sid,))
-        return None if row is None else dict(row)
+        def load() -> dict[str, Any] | None:
+            row = self._one("SELECT * FROM spaces WHERE sid = ?", (sid,))
+            return None if row is None else dict(row)
+
+        result: dict[str, Any] | None = self._memoised(("space", sid), load)
+        return result
 
     def list_spaces(self, workspace: str) -> list[dict[str, Any]]:
         return [
@@ -168,8 +195,12 @@ class Store:
         ]
 
     def global_space(self, workspace: str) -> dict[str, Any] | None:
-        row = self._one("SELECT * FROM spaces WHERE workspace = ? AND kind = 'global'", (workspace,))
-        return None if row is None else dict(row)
+        def load() -> dict[str, Any] | None:
+            row = self._one("SELECT * FROM spaces WHERE workspace = ? AND kind = 'global'", (workspace,))
+            return None if row is None else dict(row)
+
+        result: dict[str, Any] | None = self._memoised(("global_space", workspace), load)
+        return result
 
     def create_data_source(
         self,
@@ -182,6 +213,7 @@ class Store:
     ) -> dict[str, Any]:
         sid = sid or "dts_" + random_sid()
         connector_id = str(secrets.randbelow(90000) + 10000) if connector_provider else None
+        self._forget()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO data_sources (sid, workspace, space, name, description, connector_provider,"
@@ -205,13 +237,18 @@ class Store:
 
     def find_data_source(self, workspace: str, name_or_id: str) -> dict[str, Any] | None:
         """Dust's ``fetchByNameOrId``: the sId first, then the name."""
-        row = self._one("SELECT * FROM data_sources WHERE workspace = ? AND sid = ?", (workspace, name_or_id))
-        if row is None:
-            row = self._one(
-                "SELECT * FROM data_sources WHERE workspace = ? AND name = ? ORDER BY id LIMIT 1",
-                (workspace, name_or_id),
-            )
-        return None if row is None else dict(row)
+
+        def load() -> dict[str, Any] | None:
+            row = self._one("SELECT * FROM data_sources WHERE workspace = ? AND sid = ?", (workspace, name_or_id))
+            if row is None:
+                row = self._one(
+                    "SELECT * FROM data_sources WHERE workspace = ? AND name = ? ORDER BY id LIMIT 1",
+                    (workspace, name_or_id),
+                )
+            return None if row is None else dict(row)
+
+        result: dict[str, Any] | None = self._memoised(("data_source", workspace, name_or_id), load)
+        return result
 
     def list_data_sources(self, space: str) -> list[dict[str, Any]]:
         return [
@@ -223,6 +260,7 @@ class Store:
     ) -> dict[str, Any]:
         secret = secret or new_api_key()
         key_name = name or ("system" if is_system else "emulator")
+        self._forget()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO api_keys (secret, workspace, is_system, name, created) VALUES (?, ?, ?, ?, ?)",
@@ -231,12 +269,16 @@ class Store:
         return {"secret": secret, "workspace": workspace, "is_system": is_system, "name": key_name}
 
     def find_api_key(self, secret: str) -> dict[str, Any] | None:
-        row = self._one("SELECT * FROM api_keys WHERE secret = ?", (secret,))
-        if row is None:
-            return None
-        key = dict(row)
-        key["is_system"] = bool(key["is_system"])
-        return key
+        def load() -> dict[str, Any] | None:
+            row = self._one("SELECT * FROM api_keys WHERE secret = ?", (secret,))
+            if row is None:
+                return None
+            key = dict(row)
+            key["is_system"] = bool(key["is_system"])
+            return key
+
+        result: dict[str, Any] | None = self._memoised(("api_key", secret), load)
+        return result
 
     # ---- documents --------------------------------------------------------------------------
 
@@ -557,6 +599,7 @@ class Store:
         tables = ["documents", "documents_fts", "tables_", "rows_"]
         if scope == "all":
             tables += ["workspaces", "spaces", "data_sources", "api_keys"]
+        self._forget()
         with self._tx() as db:
             for name in tables:
                 db.execute(f"DELETE FROM {name}")  # noqa: S608 - fixed identifiers

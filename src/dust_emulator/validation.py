@@ -201,6 +201,8 @@ def _clean_value(value: dict[str, Any]) -> dict[str, Any] | None:
             epoch = cell.get("epoch")
             if cell.get("type") != "datetime" or type(epoch) not in (int, float):
                 return None
+            if len(cell) == 2 and type(epoch) is int and -_SAFE_INT <= epoch <= _SAFE_INT:
+                continue  # already what zod would produce
             normalised = {"type": "datetime", "epoch": js_number(epoch)}  # zod strips unknown keys
         else:
             return None
