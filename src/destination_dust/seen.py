@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 PENDING_MAX = 5000
+FILTER_BITS = 1 << 20  # 128 KiB per dedup stream: most new keys skip the SQLite lookup
 _SQL_VARIABLES = 500  # ids per IN (...) query; old SQLite builds allow 999 variables
 _MISSING = object()
 
@@ -82,10 +83,13 @@ class SeenStore:
 
     def _write(self, stream: int, entries: dict[str, bytes | None]) -> None:
         with self._lock:
-            self._connection().executemany(
+            conn = self._connection()
+            conn.execute("BEGIN")  # one transaction per batch: autocommit would commit every row
+            conn.executemany(
                 "INSERT OR REPLACE INTO seen (stream, id, cursor) VALUES (?, ?, ?)",
                 [(stream, i, c) for i, c in entries.items()],
             )
+            conn.execute("COMMIT")
 
     def _cursor(self, stream: int, item: str) -> object:
         with self._lock:
@@ -132,6 +136,7 @@ class SeenIds:
         self._number = number
         self._pending: dict[str, bytes | None] = {}
         self._pending_lock = threading.Lock()
+        self._filter: bytearray | None = None  # a Bloom filter of the ids accepted so far (dedup only)
 
     def add(self, item: str, cursor: bytes | None = None) -> None:
         with self._pending_lock:
@@ -146,7 +151,7 @@ class SeenIds:
         later record wins, as in Airbyte's own dedup (cursor, then extraction order)."""
         with self._pending_lock:
             stored = self._pending.get(item, _MISSING)
-        if stored is _MISSING:
+        if stored is _MISSING and self._maybe_accepted(item):
             stored = self._store._cursor(self._number, item)
         if stored is not _MISSING:
             previous = orjson.loads(stored) if isinstance(stored, bytes) else None
@@ -154,6 +159,19 @@ class SeenIds:
                 return False
         self.add(item, _encode(cursor))
         return True
+
+    def _maybe_accepted(self, item: str) -> bool:
+        """False when `item` was certainly never accepted (then no SQLite lookup); records it either way."""
+        if self._filter is None:
+            self._filter = bytearray(FILTER_BITS // 8)
+        digest = hash(item)
+        present = True
+        for bit in (digest % FILTER_BITS, (digest >> 24) % FILTER_BITS):
+            byte, mask = bit >> 3, 1 << (bit & 7)
+            if not self._filter[byte] & mask:
+                present = False
+                self._filter[byte] |= mask
+        return present
 
     def flush(self) -> None:
         with self._pending_lock:

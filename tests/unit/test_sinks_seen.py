@@ -55,8 +55,12 @@ def test_nothing_touches_disk_until_an_id_is_flushed(tmp_path: Path) -> None:
     store.close()
 
 
-def test_accept_keeps_the_newest_cursor_per_key(store: SeenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("filter_bits", [8, 1 << 20])  # 8 bits: the Bloom filter says "maybe" for everything
+def test_accept_keeps_the_newest_cursor_per_key(
+    store: SeenStore, monkeypatch: pytest.MonkeyPatch, filter_bits: int
+) -> None:
     monkeypatch.setattr(seen_module, "PENDING_MAX", 2)  # the winner must be found on disk too
+    monkeypatch.setattr(seen_module, "FILTER_BITS", filter_bits)
     ids = store.stream("s")
     assert ids.accept("k1", "2024-01-02T00:00:00Z")
     assert ids.accept("k2", 5)
