@@ -239,7 +239,9 @@ class Store:
         """Dust's ``fetchByNameOrId``: the sId first, then the name."""
 
         def load() -> dict[str, Any] | None:
-            row = self._one("SELECT * FROM data_sources WHERE workspace = ? AND sid = ?", (workspace, name_or_id))
+            row = self._one(
+                "SELECT * FROM data_sources WHERE workspace = ? AND sid = ?", (workspace, name_or_id)
+            )
             if row is None:
                 row = self._one(
                     "SELECT * FROM data_sources WHERE workspace = ? AND name = ? ORDER BY id LIMIT 1",
