@@ -138,17 +138,7 @@ class DocumentRenderer:
         warnings: list[str] = []
         timestamp = self._timestamp(data, emitted_at, document_id, warnings)
         title = self._title(data, document_id, timestamp)
-        header = self._header(data, title, timestamp)
-        limit = self.config.max_document_chars
-        fields = render_fields(self._text_fields(data), budget=RENDER_BUDGET_FACTOR * limit + 4096)
-        section, original = fit_section(build_section(header, fields), limit, fields.complete)
-        truncated = original > limit
-        if truncated:
-            size = f"{original:,}" if fields.complete else f"over {original:,}"
-            warnings.append(
-                f"stream {self.stream.key}: document {document_id!r} was truncated from {size} "
-                f"to at most {limit:,} characters (max_document_size_mb)"
-            )
+        section, truncated = self._section(data, self._header(data, title, timestamp), document_id, warnings)
         body: dict[str, Any] = {"title": title, "section": section, "tags": self._field_tags(data)}
         body["tags"] += self._stream_tags()
         if timestamp is not None:
@@ -170,6 +160,22 @@ class DocumentRenderer:
             truncated=truncated,
             warnings=tuple(warnings),
         )
+
+    def _section(
+        self, data: Mapping[str, Any], header: str, document_id: str, warnings: list[str]
+    ) -> tuple[dict[str, Any], bool]:
+        """The section tree within the size limit, and whether it had to be truncated."""
+        limit = self.config.max_document_chars
+        fields = render_fields(self._text_fields(data), budget=RENDER_BUDGET_FACTOR * limit + 4096)
+        section, original = fit_section(build_section(header, fields), limit, fields.complete)
+        if original <= limit:
+            return section, False
+        size = f"{original:,}" if fields.complete else f"over {original:,}"
+        warnings.append(
+            f"stream {self.stream.key}: document {document_id!r} was truncated from {size} "
+            f"to at most {limit:,} characters (max_document_size_mb)"
+        )
+        return section, True
 
     # --- text
 
