@@ -27,6 +27,12 @@ class Image:
         )
 
 
+def size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == SIGNATURE and data[12:16] == b"IHDR", "not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
 def _paeth(a: int, b: int, c: int) -> int:
     p = a + b - c
     pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
@@ -35,7 +41,27 @@ def _paeth(a: int, b: int, c: int) -> int:
     return b if pb <= pc else c
 
 
-def decode(data: bytes) -> Image:
+def _unfilter(kind: int, line: bytearray, previous: bytes | bytearray, channels: int) -> bytearray:
+    if kind == 0:
+        return line
+    if kind == 2:  # Up: the fast, common case
+        return bytearray((a + b) & 0xFF for a, b in zip(line, previous, strict=True))
+    for i in range(len(line)):
+        left = line[i - channels] if i >= channels else 0
+        if kind == 1:
+            line[i] = (line[i] + left) & 0xFF
+        elif kind == 3:
+            line[i] = (line[i] + ((left + previous[i]) >> 1)) & 0xFF
+        elif kind == 4:
+            up_left = previous[i - channels] if i >= channels else 0
+            line[i] = (line[i] + _paeth(left, previous[i], up_left)) & 0xFF
+        else:
+            raise ValueError(f"bad PNG filter {kind}")
+    return line
+
+
+def decode(data: bytes, max_rows: int | None = None) -> Image:
+    """Decode a PNG; with max_rows, only its top rows (enough to judge a page)."""
     assert data[:8] == SIGNATURE, "not a PNG"
     pos, idat, header = 8, b"", None
     while pos < len(data):
@@ -55,23 +81,12 @@ def decode(data: bytes) -> Image:
     channels = 3 if colour == 2 else 4
     raw = zlib.decompress(idat)
     stride = width * channels
+    assert len(raw) == height * (stride + 1), "truncated PNG data"
     rows: list[bytes] = []
-    previous = bytearray(stride)
-    for y in range(height):
+    previous: bytes | bytearray = bytes(stride)
+    for y in range(min(height, max_rows or height)):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
-        for i in range(stride):
-            left = line[i - channels] if i >= channels else 0
-            up = previous[i]
-            up_left = previous[i - channels] if i >= channels else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 0xFF
-            elif kind == 2:
-                line[i] = (line[i] + up) & 0xFF
-            elif kind == 3:
-                line[i] = (line[i] + ((left + up) >> 1)) & 0xFF
-            elif kind == 4:
-                line[i] = (line[i] + _paeth(left, up, up_left)) & 0xFF
+        line = _unfilter(raw[start], bytearray(raw[start + 1 : start + 1 + stride]), previous, channels)
         rows.append(bytes(line))
         previous = line
-    return Image(width, height, channels, rows)
+    return Image(width, len(rows), channels, rows)
