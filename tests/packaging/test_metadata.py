@@ -103,6 +103,15 @@ def test_base_image_is_python_connector_base_4x_and_equals_dockerfile_from(meta:
     assert froms == [base]
 
 
+def test_allowed_hosts_are_the_two_dust_regions(meta: dict[str, Any]) -> None:
+    spec = load_spec()
+    regions = {
+        url.split("://", 1)[1]
+        for url in spec["connectionSpecification"]["properties"]["base_url"]["examples"]
+    }
+    assert set(meta["allowedHosts"]["hosts"]) == regions == {"dust.tt", "eu.dust.tt"}
+
+
 def test_supports_refreshes_is_a_decision(meta: dict[str, Any]) -> None:
     assert isinstance(meta["supportsRefreshes"], bool)
     sync_modes = ROOT / "docs" / "sync-modes.md"
