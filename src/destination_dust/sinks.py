@@ -184,10 +184,9 @@ class DocumentSink(StreamSink):
             self._batch.pop(document_id, None)
             self._batch[document_id] = None
         else:
-            document_id = self.renderer.document_id(data)
-            if not self._admit(document_id, data):
-                return
             document = self.renderer.render(data, emitted_at)
+            if not self._admit(document.document_id, data):
+                return
             for warning in document.warnings:
                 logger.warning(warning)
             if document.truncated:
@@ -208,7 +207,10 @@ class DocumentSink(StreamSink):
         if superseded:
             self.ctx.stats.add(committed=superseded)
         upserts = [d for d in batch.values() if d is not None]
-        lookup = self._submit(lambda: self._unchanged_ids(upserts)) if upserts else None
+        # the lookup must see the store after this stream's earlier writes of these ids, or an older version
+        # still in flight lands after a newer one the lookup found stored and skipped
+        earlier = [self._last_for_id[d.document_id] for d in upserts if d.document_id in self._last_for_id]
+        lookup = self._submit(lambda: self._unchanged_ids(upserts), after=earlier) if upserts else None
         self._prune_done()
         for document_id, document in batch.items():
             after = [f for f in (lookup, self._last_for_id.get(document_id)) if f is not None]
@@ -337,10 +339,9 @@ class TableSink(StreamSink):
             self._drop_buffered(row_id)
             self._deletes.add(row_id)
         else:
-            row_id = self.mapper.row_id(data)
-            if not self._admit(row_id, data):
-                return
             row = self.mapper.to_row(data)
+            if not self._admit(row.row_id, data):
+                return
             encoded = orjson.dumps({"row_id": row.row_id, "value": row.value})
             if len(encoded) + 1 > self._max_bytes:
                 row, encoded = fit_row(row, self._max_bytes - 1)
