@@ -122,6 +122,30 @@ def test_docs_changelog_is_a_details_table(docs: str) -> None:
     assert re.search(r"^\|\s*Version\s*\|\s*Date\s*\|\s*Pull Request\s*\|\s*Subject\s*\|", changelog, re.M)
 
 
+def _source_text(package: str) -> str:
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "src" / package).glob("*.py")))
+    # collapse implicit string concatenation ("...a "\n    f"b...") so a message reads as the user sees it
+    return re.sub(r"([\"'])\s*\n\s*f?([\"'])", "", text)
+
+
+def test_troubleshooting_quotes_messages_the_code_really_prints(docs: str) -> None:
+    """Every `quoted` message fragment (pieces between `...`) exists in the connector's or emulator's code."""
+    troubleshooting = section(docs, "Troubleshooting")
+    assert troubleshooting is not None
+    code = _source_text("destination_dust") + _source_text("dust_emulator")
+    checked = 0
+    for line in troubleshooting.splitlines():
+        if not line.startswith("| `"):
+            continue
+        first_cell = re.split(r"(?<!\\)\|", line.strip().strip("|"))[0]
+        for fragment in re.findall(r"`([^`]+)`", first_cell):
+            for piece in (p.strip(" .:/") for p in fragment.split("...")):
+                if len(piece) >= 6:
+                    assert piece in code, f"troubleshooting quotes {piece!r}, which no code prints"
+                    checked += 1
+    assert checked >= 15
+
+
 def test_readme_configuration_table_lists_every_spec_field(spec: dict) -> None:
     readme = README.read_text(encoding="utf-8")
     config = section(readme, "Configuration")
