@@ -261,3 +261,48 @@ def test_cdc_deletes_are_acknowledged_before_the_next_state(
     assert attempt.process.returncode == 0, attempt.stderr
     assert attempt.checked == len(ops) // 6
     assert set(stored_keys(emulator, data_format)) == {k for k in range(48) if k % 3 != 0}
+
+
+@pytest.mark.parametrize("data_format", ["documents", "tables"])
+def test_killed_overwrite_keeps_the_old_data_and_the_retry_replaces_it(
+    emulator: EmulatorProcess, tmp_path: Path, data_format: str
+) -> None:
+    """kill -9 during an overwrite sync: the previous sync's data stays. The retry (a full refresh restarts
+    from the beginning) replaces it exactly."""
+    emulator.reset()
+    config, catalog = write_files(emulator, tmp_path, data_format)
+    entry = orjson.loads(catalog.read_bytes())
+    entry["streams"][0].update(destination_sync_mode="overwrite", sync_mode="full_refresh", cursor_field=[])
+    catalog.write_bytes(orjson.dumps(entry))
+
+    def records(keys: range) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for key in keys:
+            data = {"id": key, "name": f"user-{key}", "updated": key}
+            out.append({"type": "RECORD", "record": {"stream": "users", "data": data, "emitted_at": 0}})
+            if key % STATE_EVERY == STATE_EVERY - 1:
+                stream = {"stream_descriptor": {"name": "users"}, "stream_state": {"after": key + 1}}
+                out.append({"type": "STATE", "state": {"type": "STREAM", "stream": stream}})
+        return out
+
+    complete = [m for _, m in source_output()][-1]
+    old = range(1000, 1030)
+    previous = Attempt(emulator, data_format, config, catalog)
+    previous.check = lambda before, stored: None  # type: ignore[method-assign]
+    previous.feed([*records(old), complete])
+    previous.read()
+    assert previous.process.returncode == 0, previous.stderr
+    assert set(stored_keys(emulator, data_format)) == set(old)
+
+    killed = Attempt(emulator, data_format, config, catalog)
+    killed.feed([*records(range(RECORDS)), complete])
+    killed.read(kill_after_states=3)
+    assert killed.process.returncode == -9
+    assert len(killed.states) < RECORDS // STATE_EVERY, "the sync finished before the kill"
+    assert set(stored_keys(emulator, data_format)) >= set(old) | set(range(36))  # nothing removed
+
+    retry = Attempt(emulator, data_format, config, catalog)
+    retry.feed([*records(range(RECORDS)), complete])
+    retry.read()
+    assert retry.process.returncode == 0, retry.stderr
+    assert stored_keys(emulator, data_format) == expected(RECORDS)
