@@ -38,6 +38,7 @@ from destination_dust.errors import (
     DustRequestError,
     TransientError,
 )
+from destination_dust.pipeline import Cancelled
 from destination_dust.ratelimit import SlidingWindowLimiter
 from destination_dust.redact import REDACT
 
@@ -49,10 +50,6 @@ BACKOFF_CAP = 30.0
 # Test knob: the rate window in seconds (Dust's is 60). The benchmarks scale Dust's limit down (e.g. 20 per
 # 10 s on the emulator); document_upserts_per_minute is then converted to that window.
 WINDOW_ENV = "DESTINATION_DUST_RATE_WINDOW_SECONDS"
-
-
-class Cancelled(TransientError):
-    """The sync already failed elsewhere: this request stops instead of retrying."""
 
 
 class PayloadTooLarge(DustRequestError):
