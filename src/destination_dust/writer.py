@@ -8,7 +8,6 @@ stdin -> read_messages -> RECORD -> sink of (namespace, stream) -> pipeline -> D
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -16,6 +15,7 @@ from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.client import DustClient
 from destination_dust.config import DustConfig
 from destination_dust.pipeline import Pipeline
+from destination_dust.progress import Progress
 from destination_dust.protocol import Message, Output, read_messages
 from destination_dust.seen import SeenStore
 from destination_dust.sinks import DocumentSink, SinkContext, StreamSink, SyncStats, TableSink
@@ -24,7 +24,6 @@ from destination_dust.tables import TableMapper, table_names
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_EVERY_SECONDS = 30.0
 MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 
 
@@ -43,13 +42,14 @@ class Writer:
         self.pipeline = Pipeline(config.max_concurrent_requests, MAX_BYTES_IN_FLIGHT)
         self.gate = StateGate(output)
         self.pipeline.on_done = self.gate.release_ready
+        self.pipeline.on_failure = self.client.cancel  # a failed sync stops its retries at once
         self.stats = SyncStats()
         self.counter = RecordCounter()
         self.seen = SeenStore()  # ids sent by this sync, on disk (overwrite/refresh sweeps, dedup by cursor)
         self.sinks = self._make_sinks()
         self._unknown_streams: set[StreamKey] = set()
-        self._last_progress = time.monotonic()
-        self._started = time.monotonic()
+        # logs on a timer, so progress shows while stdin is idle or the pipeline drains
+        self.progress = Progress(self.stats, self.pipeline, self.gate, self.client, logger.info)
 
     def _make_sinks(self) -> dict[StreamKey, StreamSink]:
         ctx = SinkContext(self.config, self.client, self.pipeline, self.stats, self.seen)
@@ -65,6 +65,7 @@ class Writer:
         return sinks
 
     def run(self, stdin: IO[bytes]) -> None:
+        self.progress.start()
         try:
             self.consume(read_messages(stdin))
             for sink in self.sinks.values():
@@ -72,8 +73,10 @@ class Writer:
             self.pipeline.wait_all()
             self.pipeline.raise_if_failed()
             self.gate.release_ready()
-            self._log_progress(final=True)
+            self.progress.stop()
+            self.progress.report(final=True)
         finally:
+            self.progress.stop()
             # let in-flight work end (its states may still be released), then stop the threads
             self.pipeline.wait_all()
             self.gate.release_ready()
@@ -90,8 +93,6 @@ class Writer:
             elif message.type == "TRACE":
                 self._on_trace(message.body.get("trace"))
             self.pipeline.raise_if_failed()
-            if time.monotonic() - self._last_progress >= PROGRESS_EVERY_SECONDS:
-                self._log_progress()
 
     def _stream_key(self, body: Any) -> StreamKey | None:
         if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
@@ -156,20 +157,3 @@ class Writer:
         sink = self.sinks.get(key) if key else None
         if sink is not None:
             sink.on_stream_complete()
-
-    def _log_progress(self, final: bool = False) -> None:
-        self._last_progress = now = time.monotonic()
-        s = self.stats
-        elapsed = max(0.001, now - self._started)
-        text = (
-            f"{'sync done' if final else 'progress'}: {s.read} records read, {s.committed} committed, "
-            f"{s.skipped_unchanged} unchanged skipped, {s.deleted} deleted, {s.truncated} truncated, "
-            f"{self.pipeline.in_flight} requests in flight, {s.committed / elapsed:.1f} records/s, "
-            f"{self.gate.emitted} states emitted, "
-            f"{self.client.counters.get('rate_limited', 0)} rate-limited answers"
-        )
-        limit = self.config.document_upserts_per_minute
-        if not final and limit and s.read > s.committed:
-            eta = (s.read - s.committed) / (limit / 60.0)
-            text += f", ETA for buffered documents ~{eta:.0f}s at {limit}/min"
-        logger.info(text)
