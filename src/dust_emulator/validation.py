@@ -173,22 +173,49 @@ def table_body(raw: Any) -> dict[str, Any]:
 
 
 _SAFE_INT = 2**53
-_PLAIN_KINDS = {str, bool, type(None)}
 
 
-def _clean_value(value: dict[str, Any]) -> dict[str, Any] | None:
+_CELL_KINDS = {str, bool, type(None), int, float, dict}
+
+
+class _CellPlans:
+    """Which cells of a row need a closer look, per row shape (the tuple of cell types).
+
+    Rows of a batch nearly always share a shape, so the per-cell type dispatch runs once per shape;
+    each row then only revisits its int, float and object cells.
+    """
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[type, ...], tuple[int, ...] | None] = {}
+
+    def plan(self, kinds: tuple[type, ...]) -> tuple[int, ...] | None:
+        """Positions to check, or ``None`` when a cell type is not allowed at all."""
+        try:
+            return self._plans[kinds]
+        except KeyError:
+            if not set(kinds) <= _CELL_KINDS:
+                plan = None
+            else:
+                plan = tuple(
+                    i for i, kind in enumerate(kinds) if kind is int or kind is float or kind is dict
+                )
+            self._plans[kinds] = plan
+            return plan
+
+
+def _clean_value(value: dict[str, Any], plans: _CellPlans) -> dict[str, Any] | None:
     """Validate one row value like the zod record of cells; ``None`` if a cell is invalid.
 
-    Hot path: returns the same dict when nothing needs normalising (the common case).
+    Returns the same dict when nothing needs normalising (the common case).
     """
-    kinds = set(map(type, value.values()))
-    if kinds <= _PLAIN_KINDS:
-        return value
+    cells = list(value.values())
+    plan = plans.plan(tuple(map(type, cells)))
+    if plan is None:
+        return None
     changed: dict[str, Any] | None = None
-    for key, cell in value.items():
+    for position in plan:
+        cell = cells[position]
         kind = type(cell)
-        if kind is str or kind is bool or cell is None:
-            continue
         if kind is int:
             if -_SAFE_INT <= cell <= _SAFE_INT:
                 continue
@@ -197,18 +224,16 @@ def _clean_value(value: dict[str, Any]) -> dict[str, Any] | None:
             if not cell.is_integer():
                 continue
             normalised = js_number(cell)
-        elif kind is dict:
+        else:
             epoch = cell.get("epoch")
             if cell.get("type") != "datetime" or type(epoch) not in (int, float):
                 return None
             if len(cell) == 2 and type(epoch) is int and -_SAFE_INT <= epoch <= _SAFE_INT:
                 continue  # already what zod would produce
             normalised = {"type": "datetime", "epoch": js_number(epoch)}  # zod strips unknown keys
-        else:
-            return None
         if changed is None:
             changed = dict(value)
-        changed[key] = normalised
+        changed[list(value)[position]] = normalised
     return value if changed is None else changed
 
 
@@ -219,6 +244,7 @@ def rows_body(raw: Any) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
     truncate = _check(issues, body, "truncate", "boolean", nullable=False)
     rows = body.get("rows", _MISSING)
     clean_rows: list[tuple[str, dict[str, Any]]] = []
+    plans = _CellPlans()
     if rows is _MISSING:
         issues.add("Required", ["rows"])
     elif not isinstance(rows, list):
@@ -234,7 +260,7 @@ def rows_body(raw: Any) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
             if type(value) is not dict:
                 issues.add("Required" if value is _MISSING else "Expected object", ["rows", index, "value"])
                 continue
-            clean_value = _clean_value(value)
+            clean_value = _clean_value(value, plans)
             if clean_value is None:
                 issues.add("Invalid input", ["rows", index, "value"])
             elif type(row_id) is str:
