@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 ## Everything CI runs: lint, types, and the whole test suite (unit, contract, e2e, PyAirbyte, browser).
 test: $(STAMP) lint typecheck
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -78,14 +78,16 @@ def parse_catalog(raw: Any, formats: Any = None) -> dict[StreamKey, StreamConfig
                 f"catalog stream {name!r}: destination_sync_mode {mode!r} is not supported "
                 f"(use one of {', '.join(SYNC_MODES)})"
             )
-        schema = stream.get("json_schema") if isinstance(stream.get("json_schema"), dict) else {}
+        raw_schema = stream.get("json_schema")
+        schema: dict[str, Any] = raw_schema if isinstance(raw_schema, dict) else {}
         primary_key = _paths(entry.get("primary_key"), "primary_key", name) or _paths(
             stream.get("source_defined_primary_key"), "source_defined_primary_key", name
         )
         cursor = entry.get("cursor_field") or stream.get("default_cursor_field") or []
         if not isinstance(cursor, list) or not all(isinstance(c, str) for c in cursor):
             raise ConfigError(f"catalog stream {name!r}: cursor_field must be a list of strings")
-        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        raw_properties = schema.get("properties")
+        properties: dict[str, Any] = raw_properties if isinstance(raw_properties, dict) else {}
         streams[key] = StreamConfig(
             key=key,
             json_schema=schema,

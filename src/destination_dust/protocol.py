@@ -8,6 +8,7 @@ import re
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -137,7 +138,7 @@ class AirbyteLogHandler(logging.Handler):
         try:
             text = record.getMessage()
             if record.exc_info and record.levelno >= logging.ERROR:
-                text += "\n" + self.formatException(record.exc_info)
+                text += "\n" + "".join(traceback.format_exception(*record.exc_info))
             self.output.log(self.LEVELS.get(record.levelname, "INFO"), text)
         except Exception:  # noqa: BLE001 - logging must never break the sync
             self.handleError(record)
