@@ -96,7 +96,7 @@ def run(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         output.trace_error("the sync was interrupted", "transient_error")
         code = 1
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one TRACE, never a bare traceback
+    except Exception as exc:
         output.trace_error(
             f"unexpected error in destination-dust: {type(exc).__name__}: {exc}",
             "system_error",

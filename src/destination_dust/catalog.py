@@ -49,7 +49,9 @@ def _paths(value: Any, what: str, stream: str) -> tuple[tuple[str, ...], ...]:
     if not isinstance(value, list) or not all(
         isinstance(p, list) and p and all(isinstance(s, str) for s in p) for p in value
     ):
-        raise ConfigError(f"catalog stream {stream!r}: {what} must be a list of field paths (lists of strings)")
+        raise ConfigError(
+            f"catalog stream {stream!r}: {what} must be a list of field paths (lists of strings)"
+        )
     return tuple(tuple(p) for p in value)
 
 
@@ -64,7 +66,9 @@ def _optional_int(value: Any, what: str, stream: str) -> int | None:
 def parse_catalog(raw: Any, formats: Any = None) -> dict[StreamKey, StreamConfig]:
     """Parse a ConfiguredAirbyteCatalog dict. `formats(namespace, name) -> str` picks each stream's format."""
     if not isinstance(raw, dict) or not isinstance(raw.get("streams"), list):
-        raise ConfigError("the catalog must be a JSON object with a 'streams' list (a ConfiguredAirbyteCatalog)")
+        raise ConfigError(
+            "the catalog must be a JSON object with a 'streams' list (a ConfiguredAirbyteCatalog)"
+        )
     streams: dict[StreamKey, StreamConfig] = {}
     for entry in raw["streams"]:
         stream = entry.get("stream") if isinstance(entry, dict) else None
@@ -95,7 +99,9 @@ def parse_catalog(raw: Any, formats: Any = None) -> dict[StreamKey, StreamConfig
             primary_key=primary_key,
             cursor_field=tuple(cursor),
             generation_id=_optional_int(entry.get("generation_id"), "generation_id", name),
-            minimum_generation_id=_optional_int(entry.get("minimum_generation_id"), "minimum_generation_id", name),
+            minimum_generation_id=_optional_int(
+                entry.get("minimum_generation_id"), "minimum_generation_id", name
+            ),
             sync_id=_optional_int(entry.get("sync_id"), "sync_id", name),
             data_format=formats(key.namespace, name) if formats else "documents",
             properties=properties,

@@ -87,7 +87,9 @@ def validate_base_url(url: str) -> str:
     trailing slash."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(f"base_url {url!r} is not a URL: use https://dust.tt (US) or https://eu.dust.tt (EU)")
+        raise ConfigError(
+            f"base_url {url!r} is not a URL: use https://dust.tt (US) or https://eu.dust.tt (EU)"
+        )
     if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
         raise ConfigError(
             f"base_url {url!r} must use https (plain http is only allowed for localhost, e.g. the dust-emulator)"
@@ -100,7 +102,9 @@ def validate_base_url(url: str) -> str:
 def parse_config(raw: Any) -> DustConfig:
     """Validate a config dict against the spec and return it typed; ConfigError names the field and the fix."""
     if not isinstance(raw, dict):
-        raise ConfigError("the config must be a JSON object with api_key, workspace_id, space_id, data_source_id")
+        raise ConfigError(
+            "the config must be a JSON object with api_key, workspace_id, space_id, data_source_id"
+        )
     validator = jsonschema.Draft7Validator(connection_schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:

@@ -43,7 +43,7 @@ class TransientError(DestinationError):
     failure_type = "transient_error"
 
 
-class SystemError_(DestinationError):  # noqa: N801 - the builtin name is taken
+class SystemError_(DestinationError):
     failure_type = "system_error"
 
 

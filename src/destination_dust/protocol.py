@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import orjson
 
@@ -20,7 +20,17 @@ from destination_dust.redact import REDACT
 logger = logging.getLogger("destination_dust")
 
 KNOWN_TYPES = frozenset(
-    {"RECORD", "STATE", "LOG", "TRACE", "CONTROL", "SPEC", "CONNECTION_STATUS", "CATALOG", "DESTINATION_CATALOG"}
+    {
+        "RECORD",
+        "STATE",
+        "LOG",
+        "TRACE",
+        "CONTROL",
+        "SPEC",
+        "CONNECTION_STATUS",
+        "CATALOG",
+        "DESTINATION_CATALOG",
+    }
 )
 
 
@@ -41,7 +51,9 @@ def read_messages(stream: IO[bytes]) -> Iterator[Message]:
             continue
         body = parse_line(line)
         if body is None:
-            _warn_once(skipped_reported, "json", f"skipped input line {number}: not JSON (further ones not reported)")
+            _warn_once(
+                skipped_reported, "json", f"skipped input line {number}: not JSON (further ones not reported)"
+            )
             continue
         kind = body.get("type") if isinstance(body, dict) else None
         if not isinstance(kind, str) or kind not in KNOWN_TYPES:
@@ -128,7 +140,7 @@ def _redacted(value: Any) -> Any:
 class AirbyteLogHandler(logging.Handler):
     """Routes `logging` records to Airbyte LOG messages (stderr is not read by every platform)."""
 
-    LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "CRITICAL": "FATAL"}
+    LEVELS: ClassVar[dict[str, str]] = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "CRITICAL": "FATAL"}
 
     def __init__(self, output: Output) -> None:
         super().__init__()
@@ -140,7 +152,7 @@ class AirbyteLogHandler(logging.Handler):
             if record.exc_info and record.levelno >= logging.ERROR:
                 text += "\n" + "".join(traceback.format_exception(*record.exc_info))
             self.output.log(self.LEVELS.get(record.levelname, "INFO"), text)
-        except Exception:  # noqa: BLE001 - logging must never break the sync
+        except Exception:
             self.handleError(record)
 
 
@@ -199,7 +211,7 @@ def with_destination_stats(raw: bytes, record_count: int | None) -> bytes:
         if "state" not in top:
             return raw
         state_start, _ = top["state"]
-        members, open_end, close = _object_members(text, state_start)
+        members, open_end, _ = _object_members(text, state_start)
     except (ValueError, IndexError, UnicodeDecodeError):
         return raw  # cannot add it exactly: leave the line untouched
     stats = '{"recordCount":' + repr(float(record_count)) + "}"
