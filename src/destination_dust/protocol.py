@@ -140,7 +140,13 @@ def _redacted(value: Any) -> Any:
 class AirbyteLogHandler(logging.Handler):
     """Routes `logging` records to Airbyte LOG messages (stderr is not read by every platform)."""
 
-    LEVELS: ClassVar[dict[str, str]] = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "CRITICAL": "FATAL"}
+    LEVELS: ClassVar[dict[str, str]] = {
+        "DEBUG": "DEBUG",
+        "INFO": "INFO",
+        "WARNING": "WARN",
+        "ERROR": "ERROR",
+        "CRITICAL": "FATAL",
+    }
 
     def __init__(self, output: Output) -> None:
         super().__init__()
