@@ -1,0 +1,322 @@
+"""The benchmark scenarios. Each runs against a fresh emulator subprocess and measures its own baseline in the
+same run (bench/naive.py, the seed connector's behaviour). Sizes shrink with `quick` (smoke test)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bench import harness
+from bench.harness import PYTHON, ROOT, ProcessRun, Workdir
+
+FAKER_VENV = ROOT / ".cache" / "source-faker-venv"
+FAKER = FAKER_VENV / "bin" / "source-faker"
+
+
+@dataclass
+class Row:
+    scenario: str
+    baseline: str
+    ours: str
+    ratio: str
+    n429: int
+    peak_rss_mb: float
+    target: str
+    met: bool
+    ours_value: float = 0.0  # the compared figure (higher is better), for the smoke test
+    baseline_value: float = 0.0
+    notes: str = ""
+
+
+def _connector(
+    work: Workdir,
+    config: dict[str, Any],
+    stream: str = "users",
+    env: dict[str, str] | None = None,
+    **run: Any,
+) -> ProcessRun:
+    config_path = work.write_json("config.json", config)
+    catalog_path = work.write_json("catalog.json", harness.catalog(stream))
+    command = [*harness.CONNECTOR, "write", "--config", str(config_path), "--catalog", str(catalog_path)]
+    result = harness.run_measured(command, env=env, **run)
+    if result.returncode != 0:
+        raise RuntimeError(f"connector failed: {result.errors() or result.logs()[-3:]}")
+    return result
+
+
+def _naive(work: Workdir, mode: str, config: dict[str, Any], **run: Any) -> dict[str, Any]:
+    config_path = work.write_json("naive-config.json", config)
+    result = harness.run_measured([PYTHON, "-m", "bench.naive", mode, str(config_path), "users"], **run)
+    outcome: dict[str, Any] = orjson.loads(result.stdout.splitlines()[-1])
+    outcome["wall"] = result.seconds
+    return outcome
+
+
+def _window_env(window: float) -> dict[str, str]:
+    return {harness.WINDOW_ENV: str(window)}
+
+
+# -- 1. documents, rate limit on ----------------------------------------------------------------------------
+
+
+def documents_rate_limited(work: Workdir, quick: bool) -> Row:
+    records, limit, window = (30, 10, 2.0) if quick else (200, 20, 10.0)
+    data = harness.generate(work.path / "docs.jsonl", records)
+    ideal = records / limit * window
+    with harness.start_emulator(rate_limit=limit, rate_window=window) as emu:
+        baseline = _naive(work, "documents", emu.config, stdin_file=data)
+        emu.reset("all")
+        config = harness.connector_config(emu, document_upserts_per_minute=round(limit * 60 / window))
+        ours = _connector(work, config, env=_window_env(window), stdin_file=data)
+        landed = harness.documents_total(emu)
+        n429 = harness.status_count(emu, 429)
+    met = landed == records and ours.seconds <= 1.1 * ideal
+    base_text = (
+        f"failed after {baseline['wall']:.1f}s ({baseline['landed']}/{records} landed)"
+        if baseline["failed"]
+        else f"{baseline['wall']:.1f}s ({baseline['landed']}/{records})"
+    )
+    ratio = "baseline failed" if baseline["failed"] else f"{baseline['wall'] / ours.seconds:.2f}x"
+    return Row(
+        f"1. documents, rate limit {limit}/{window:g}s, {records} records",
+        base_text,
+        f"{ours.seconds:.1f}s ({landed}/{records} landed) = {ours.seconds / ideal:.2f} x ideal {ideal:.0f}s",
+        ratio,
+        n429,
+        ours.peak_rss_mb,
+        "<= 1.1 x ideal, every record landed; baseline fails or is slower",
+        met and (baseline["failed"] or baseline["wall"] > ours.seconds),
+        ours_value=landed / ours.seconds,
+        baseline_value=baseline["landed"] / max(baseline["wall"], 1e-3),
+    )
+
+
+# -- 2. documents, no rate limit, 100 ms latency -----------------------------------------------------------
+
+
+def documents_latency(work: Workdir, quick: bool) -> Row:
+    records, baseline_records = (200, 40) if quick else (2000, 300)
+    data = harness.generate(work.path / "docs.jsonl", records)
+    subset = harness.generate(work.path / "docs-subset.jsonl", baseline_records)
+    with harness.start_emulator(latency_ms=100) as emu:
+        baseline = _naive(work, "documents", emu.config, stdin_file=subset)
+        emu.reset("data")
+        config = harness.connector_config(emu, document_upserts_per_minute=0)
+        ours = _connector(work, config, stdin_file=data)
+        landed = harness.documents_total(emu)
+        n429 = harness.status_count(emu, 429)
+    base_rate = baseline["landed"] / baseline["wall"]
+    our_rate = landed / ours.seconds
+    return Row(
+        f"2. documents, no rate limit, 100 ms latency, {records} records",
+        f"{base_rate:.1f} docs/s ({baseline_records} records, sequential)",
+        f"{our_rate:.1f} docs/s ({landed}/{records} in {ours.seconds:.1f}s)",
+        f"{our_rate / base_rate:.1f}x",
+        n429,
+        ours.peak_rss_mb,
+        ">= 5 x baseline docs/s",
+        landed == records and our_rate >= 5 * base_rate,
+        ours_value=our_rate,
+        baseline_value=base_rate,
+        notes="baseline measured on a subset (it is sequential: the full set would take minutes)",
+    )
+
+
+# -- 3. documents re-sync of unchanged records --------------------------------------------------------------
+
+
+def documents_resync(work: Workdir, quick: bool) -> Row:
+    records, limit, window = (60, 30, 2.0) if quick else (600, 60, 10.0)
+    data = harness.generate(work.path / "docs.jsonl", records)
+    with harness.start_emulator(rate_limit=limit, rate_window=window) as emu:
+        config = harness.connector_config(emu, document_upserts_per_minute=round(limit * 60 / window))
+        first = _connector(work, config, env=_window_env(window), stdin_file=data)
+        first_posts = harness.document_posts(emu)
+        second = _connector(work, config, env=_window_env(window), stdin_file=data)
+        second_posts = harness.document_posts(emu) - first_posts
+        landed = harness.documents_total(emu)
+        n429 = harness.status_count(emu, 429)
+    speedup = first.seconds / second.seconds
+    spent = second_posts / max(1, first_posts)
+    return Row(
+        f"3. documents re-sync, {records} unchanged, rate limit {limit}/{window:g}s",
+        f"first sync {first.seconds:.1f}s, {first_posts} upserts",
+        f"re-sync {second.seconds:.1f}s, {second_posts} upserts ({spent:.1%})",
+        f"{speedup:.1f}x",
+        n429,
+        max(first.peak_rss_mb, second.peak_rss_mb),
+        ">= 10 x faster, <= 1% of the upserts",
+        landed == records and speedup >= 10 and spent <= 0.01,
+        ours_value=records / second.seconds,
+        baseline_value=records / first.seconds,
+        notes="baseline here is our own first sync (the naive client re-sends everything)",
+    )
+
+
+# -- 4. tables from source-faker -----------------------------------------------------------------------------
+
+
+def _faker_available() -> bool:
+    if FAKER.exists():
+        return True
+    try:
+        subprocess.run([PYTHON, "-m", "venv", str(FAKER_VENV)], check=True)
+        subprocess.run(
+            [str(FAKER_VENV / "bin" / "pip"), "install", "-q", "airbyte-source-faker"],
+            check=True,
+            timeout=600,
+        )
+    except (subprocess.SubprocessError, OSError):
+        return False
+    return FAKER.exists()
+
+
+def _faker_source(work: Workdir, count: int) -> list[str]:
+    config = work.write_json(
+        "faker-config.json",
+        {"count": count, "seed": 1, "parallelism": 1, "records_per_slice": 1000, "always_updated": False},
+    )
+    catalog = work.write_json("faker-catalog.json", harness.catalog("users", "overwrite"))
+    return [str(FAKER), "read", "--config", str(config), "--catalog", str(catalog)]
+
+
+def tables(work: Workdir, quick: bool) -> list[Row]:
+    records = 5000 if quick else 100_000
+    use_faker = not quick and _faker_available()
+    if use_faker:
+        source = _faker_source(work, records)
+        source_name = "source-faker users"
+    else:
+        source = [PYTHON, "-m", "bench.gen", "users", str(records)]
+        source_name = "generated users (bench/gen.py)"
+    data = work.path / "tables.jsonl"
+    with data.open("wb") as out:
+        subprocess.run(source, stdout=out, stderr=subprocess.DEVNULL, check=True, cwd=ROOT)
+    rows: list[Row] = []
+    with harness.start_emulator() as emu:
+        cat = harness.run_measured(["cat"], source=source)
+        config = harness.connector_config(emu, data_format="tables")
+        ours = _connector(work, config, source=source)
+        landed = harness.rows_total(emu)
+        n429 = harness.status_count(emu, 429)
+    rows.append(
+        Row(
+            f"4a. tables, {records} {source_name}, no latency",
+            f"source → cat {cat.seconds:.1f}s",
+            f"source → destination-dust {ours.seconds:.1f}s ({landed}/{records} rows)",
+            f"{ours.seconds / cat.seconds:.2f}x of cat",
+            n429,
+            ours.peak_rss_mb,
+            "<= 1.3 x source → cat",
+            landed == records and ours.seconds <= 1.3 * cat.seconds,
+            ours_value=records / ours.seconds,
+            baseline_value=records / cat.seconds,
+        )
+    )
+    with harness.start_emulator(latency_ms=50) as emu:
+        baseline = _naive(work, "tables", emu.config, stdin_file=data)
+        emu.reset("data")
+        config = harness.connector_config(emu, data_format="tables")
+        ours = _connector(work, config, stdin_file=data)
+        landed = harness.rows_total(emu)
+        n429 = harness.status_count(emu, 429)
+    base_rate = baseline["landed"] / baseline["wall"]
+    our_rate = records / ours.seconds
+    rows.append(
+        Row(
+            f"4b. tables, {records} {source_name}, 50 ms latency (from a file)",
+            f"{base_rate:,.0f} rows/s (500-row batches, sequential)",
+            f"{our_rate:,.0f} rows/s ({landed}/{records} in {ours.seconds:.1f}s)",
+            f"{our_rate / base_rate:.1f}x",
+            n429,
+            ours.peak_rss_mb,
+            ">= 5 x baseline rows/s",
+            landed == records and our_rate >= 5 * base_rate,
+            ours_value=our_rate,
+            baseline_value=base_rate,
+        )
+    )
+    return rows
+
+
+# -- 5. memory ---------------------------------------------------------------------------------------------
+
+
+def _memory_run(
+    work: Workdir, fmt: str, records: int, text_bytes: int, sample_every: float = 0.0
+) -> tuple[ProcessRun, int]:
+    source = [PYTHON, "-m", "bench.gen", "users", str(records), "--text-bytes", str(text_bytes)]
+    with harness.start_emulator() as emu:
+        config = harness.connector_config(emu, data_format=fmt, document_upserts_per_minute=0)
+        run = _connector(work, config, source=source, sample_every=sample_every)
+        landed = harness.rows_total(emu) if fmt == "tables" else harness.documents_total(emu)
+    return run, landed
+
+
+def memory(work: Workdir, quick: bool) -> list[Row]:
+    table_records, documents, doc_bytes = (20_000, 500, 32_000) if quick else (1_000_000, 20_000, 32_000)
+    rows = []
+    for fmt, records, text in (("tables", table_records, 200), ("documents", documents, doc_bytes)):
+        run, landed = _memory_run(work, fmt, records, text)
+        rows.append(
+            Row(
+                f"5. peak RSS, {fmt}, {records:,} records"
+                + (f" of ~{text // 1000} KB" if fmt == "documents" else ""),
+                "-",
+                f"{run.seconds:.1f}s, {landed:,}/{records:,} landed, {records / run.seconds:,.0f} records/s",
+                "-",
+                0,
+                run.peak_rss_mb,
+                "peak RSS <= 200 MB",
+                landed == records and run.peak_rss_mb <= 200,
+            )
+        )
+    return rows
+
+
+def soak(work: Workdir, quick: bool) -> list[Row]:
+    table_records, documents = (50_000, 2_000) if quick else (1_000_000, 50_000)
+    rows = []
+    for fmt, records, text in (("tables", table_records, 200), ("documents", documents, 2_000)):
+        run, landed = _memory_run(work, fmt, records, text, sample_every=1.0)
+        samples = [mb for _, mb in run.rss_samples]
+        warm = samples[len(samples) // 5 :] or samples or [0.0]  # after the first fifth of the run
+        first_half = warm[: max(1, len(warm) // 2)]
+        second_half = warm[len(warm) // 2 :] or first_half
+        growth = max(second_half) - max(first_half)
+        rows.append(
+            Row(
+                f"soak, {fmt}, {records:,} records, RSS sampled every 1 s",
+                "-",
+                f"{run.seconds:.0f}s, {landed:,} landed; "
+                f"RSS after warm-up {min(warm):.0f}-{max(warm):.0f} MB, "
+                f"max of 2nd half - max of 1st half = {growth:+.1f} MB",
+                "-",
+                0,
+                run.peak_rss_mb,
+                "no growth after warm-up (< 10 MB)",
+                landed == records and growth < 10,
+                notes=" ".join(
+                    f"{t:.0f}s:{mb:.0f}" for t, mb in run.rss_samples[:: max(1, len(run.rss_samples) // 12)]
+                ),
+            )
+        )
+    return rows
+
+
+SCENARIOS: list[tuple[str, Callable[[Workdir, bool], Row | list[Row]]]] = [
+    ("documents_rate_limited", documents_rate_limited),
+    ("documents_latency", documents_latency),
+    ("documents_resync", documents_resync),
+    ("tables", tables),
+    ("memory", memory),
+]
+
+
+def cpu_note() -> str:
+    return f"{os.cpu_count()} cores; connector, emulator and source share them"
