@@ -16,7 +16,7 @@ Columns keep first-seen order (core's serde_json is built with ``preserve_order`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypedDict
 
 from .errors import InvalidCell
@@ -73,63 +73,73 @@ def _widen(current: str, incoming: str) -> str:
     return "text"
 
 
-def from_values(rows: Iterable[dict[str, Any]]) -> list[Column]:
+def from_values(rows: Sequence[dict[str, Any]]) -> list[Column]:
     """Core's ``TableSchema::from_rows`` over row values.
 
-    This is the hot path of row upserts, so it works per row *shape* rather than per cell: rows of
-    a batch nearly always share their keys and cell types, and type widening does not depend on
-    order, so each distinct (keys, types) shape is typed once. Values are then rendered only for
-    columns that still keep ``possible_values`` (most give up after a few rows), and datetime
-    epochs are checked on every datetime cell since one bad epoch fails the whole upsert in core.
+    This is the hot path of row upserts, so it avoids per-cell Python work where it can:
+
+    * types come from row *shapes*: rows of a batch nearly always share their keys and cell
+      types, and widening does not depend on order, so each distinct (keys, types) shape is typed
+      once (columns keep first-seen order);
+    * ``possible_values`` are then collected column by column. Columns are independent and core
+      accumulates a column's values in row order, so the distinct values in first-seen order
+      (``dict.fromkeys``) give the same list; a column mixing kinds (where ``True == 1`` would
+      merge keys) takes the cell-by-cell path.
+
+    Every datetime cell's epoch is checked, since one bad epoch fails the whole upsert in core.
     """
     columns: dict[str, Column] = {}
+    kinds_by_column: dict[str, set[type]] = {}
     seen_shapes: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
-    tracked: list[tuple[str, Column]] = []  # columns still collecting possible_values
-    datetime_keys: set[str] = set()
-    rendered: dict[tuple[str, Any], str] = {}
-    seen_values: dict[str, set[tuple[str, Any]]] = {}  # per column, values already accumulated
     for value in rows:
         shape = (tuple(value), tuple(map(type, value.values())))
-        if shape not in seen_shapes:
-            seen_shapes.add(shape)
-            for key, kind in zip(*shape, strict=True):
-                if kind is type(None):
-                    continue
-                value_type = _TYPE_NAMES.get(kind)
-                if value_type is None:
-                    raise InvalidCell(f"unsupported cell value {kind.__name__}")
-                if value_type == "datetime":
-                    datetime_keys.add(key)
-                column = columns.get(key)
-                if column is None:
-                    column = {"name": key, "value_type": value_type, "possible_values": []}
-                    columns[key] = column
-                    tracked.append((key, column))
-                elif column["value_type"] != value_type:
+        if shape in seen_shapes:
+            continue
+        seen_shapes.add(shape)
+        for key, kind in zip(*shape, strict=True):
+            if kind is type(None):
+                continue
+            value_type = _TYPE_NAMES.get(kind)
+            if value_type is None:
+                raise InvalidCell(f"unsupported cell value {kind.__name__}")
+            column = columns.get(key)
+            if column is None:
+                columns[key] = {"name": key, "value_type": value_type, "possible_values": []}
+                kinds_by_column[key] = {kind}
+            else:
+                kinds_by_column[key].add(kind)
+                if column["value_type"] != value_type:
                     column["value_type"] = _widen(column["value_type"], value_type)
-        for key in datetime_keys:
-            cell = value.get(key)
-            if type(cell) is dict:
-                check_epoch(cell.get("epoch"))
-        if tracked:
-            gave_up = False
-            for key, column in tracked:
-                cell = value.get(key)
+
+    for key, column in columns.items():
+        kinds = kinds_by_column[key]
+        cells = [value.get(key) for value in rows]
+        if dict in kinds:
+            for cell in cells:
+                if type(cell) is dict:
+                    check_epoch(cell.get("epoch"))
+        if len(kinds) == 1:
+            (kind,) = kinds
+            value_type = _TYPE_NAMES[kind]
+            if kind is dict:
+                distinct: Iterable[Any] = dict.fromkeys(
+                    c["epoch"] // 1000 for c in cells if c is not None
+                )  # one rendered value per second
+                texts = (_text({"epoch": second * 1000}, value_type) for second in distinct)
+            else:
+                distinct = dict.fromkeys(c for c in cells if c is not None)
+                texts = (_text(cell, value_type) for cell in distinct)
+            for text in texts:
+                _accumulate(column, text)
+                if column["possible_values"] is None:
+                    break
+        else:
+            for cell in cells:
                 if cell is None:
                     continue
-                cell_type = _TYPE_NAMES[type(cell)]
-                cache_key = (cell_type, cell["epoch"] // 1000 if cell_type == "datetime" else cell)
-                seen = seen_values.setdefault(key, set())
-                if cache_key in seen:
-                    continue  # already in possible_values: accumulating it again changes nothing
-                seen.add(cache_key)
-                text = rendered.get(cache_key)
-                if text is None:
-                    text = rendered[cache_key] = _text(cell, cell_type)
-                _accumulate(column, text)
-                gave_up = gave_up or column["possible_values"] is None
-            if gave_up:
-                tracked = [(key, column) for key, column in tracked if column["possible_values"] is not None]
+                _accumulate(column, _text(cell, _TYPE_NAMES[type(cell)]))
+                if column["possible_values"] is None:
+                    break
     return list(columns.values())
 
 

@@ -207,3 +207,35 @@ def test_any_valid_row_infers_a_schema(value: dict[str, object]) -> None:
     assert {c["name"] for c in columns} == {k for k, v in value.items() if v is not None}
     for column in columns:
         assert column["value_type"] in ("int", "float", "text", "bool")
+
+
+def _naive_from_rows(rows: list[dict[str, object]]) -> list[schema.Column]:
+    """Core's from_rows transcribed cell by cell, to check the optimised version against."""
+    columns: dict[str, schema.Column] = {}
+    for value in rows:
+        for key, cell in value.items():
+            if cell is None:
+                continue
+            kind = schema._TYPE_NAMES[type(cell)]
+            text = schema._text(cell, kind)
+            if key not in columns:
+                columns[key] = {"name": key, "value_type": kind, "possible_values": []}
+            else:
+                columns[key]["value_type"] = schema._widen(columns[key]["value_type"], kind)
+            schema._accumulate(columns[key], text)
+    return list(columns.values())
+
+
+_cells = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 40),
+    st.sampled_from([0.5, 1.25, -2.5, 1e20]),
+    st.text(alphabet="abcé", max_size=12),
+    st.builds(lambda s: {"type": "datetime", "epoch": s}, st.integers(0, 40_000)),
+)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), _cells, max_size=4), max_size=60))
+def test_optimised_inference_matches_cell_by_cell_core(rows: list[dict[str, object]]) -> None:
+    assert schema.from_values(rows) == _naive_from_rows(rows)
