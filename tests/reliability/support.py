@@ -311,6 +311,20 @@ class LiveSync:
         except (BrokenPipeError, ValueError):
             return False
 
+    def feed(self, messages: list[dict[str, Any]], *, chunk: int = 5, pause: float = 0.01) -> None:
+        """Send the messages from a thread, a few at a time with pauses (as a source emits them), then close
+        stdin. Stops quietly when the process dies."""
+
+        def run() -> None:
+            for start in range(0, len(messages), chunk):
+                if not self.send(messages[start : start + chunk]):
+                    return
+                time.sleep(pause)
+            self.close_stdin()
+
+        self._feeder = threading.Thread(target=run, daemon=True)
+        self._feeder.start()
+
     def close_stdin(self) -> None:
         assert self.proc.stdin is not None
         with contextlib.suppress(BrokenPipeError):
@@ -331,6 +345,9 @@ class LiveSync:
 
     def finish(self, timeout: float = 60.0) -> CliResult:
         """Close stdin, wait for the exit (kill after `timeout`: a hang is a failure), return the result."""
+        feeder = getattr(self, "_feeder", None)
+        if feeder is not None:
+            feeder.join(timeout)
         self.close_stdin()
         try:
             self.proc.wait(timeout)
