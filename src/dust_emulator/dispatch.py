@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import socket
@@ -176,11 +177,13 @@ def _parse_json(headers: dict[bytes, bytes], body: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     try:  # orjson refuses integers beyond 64 bits; JSON.parse accepts them as doubles
-        import json
-
-        return json.loads(body)
+        return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise DustApiError(400, "invalid_request_error", "Malformed JSON in request body") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # JSON.parse refuses NaN and Infinity too
 
 
 async def _read_body(receive: Any, limit: int) -> bytes:

@@ -8,6 +8,7 @@ routes (reference §8) and translate store errors into the status each Dust endp
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from .errors import (
     data_source_not_found,
     internal_error,
 )
-from .jsvalues import clean_timestamp, utf16_len
+from .jsvalues import I64_MAX, clean_timestamp, utf16_len
 from .source_url import InvalidUrl, standardize_source_url
 from .state import EmulatorState
 from .store import CHUNK_CHARS, DUST_TABLE_MIME_TYPE, random_sid
@@ -89,8 +90,6 @@ def space_type(space: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chunks(text: str) -> list[dict[str, Any]]:
-    import hashlib
-
     return [
         {"text": piece, "hash": hashlib.sha256(piece.encode()).hexdigest(), "offset": index}
         for index, piece in enumerate(text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS))
@@ -257,6 +256,13 @@ async def upsert_document(call: Call) -> tuple[int, Any]:
     if title_param and utf16_len(title_param) > MAX_TITLE_LENGTH:
         raise validation_error(f"Invalid title: title too long (max {MAX_TITLE_LENGTH} characters).")
 
+    timestamp = clean_timestamp(body["timestamp"])
+    if not _core_accepts_timestamp(timestamp):
+        # core takes a u64: a negative (or absurdly large) value fails its payload parsing
+        raise internal_error(
+            "There was an error upserting the document.",
+            data_source_error={"code": "invalid_payload", "message": "timestamp must be a u64"},
+        )
     tags: list[str] = list(body["tags"]) if body["tags"] else []
     title_in_tags = next((t[6:].strip() for t in tags if t.startswith("title:")), None)
     title = (title_param or "").strip() or title_in_tags or document_id
@@ -277,7 +283,7 @@ async def upsert_document(call: Call) -> tuple[int, Any]:
             tags=stored_tags,
             parents=body["parents"] or [document_id],
             parent_id=body["parent_id"] or None,
-            timestamp=clean_timestamp(body["timestamp"]),
+            timestamp=timestamp,
         )
 
     if body["async"] is True:
@@ -295,6 +301,11 @@ async def upsert_document(call: Call) -> tuple[int, Any]:
     else:
         document = core_document(ds, doc, with_chunks=True)
     return 200, {"document": document, "data_source": data_source_type(ds)}
+
+
+def _core_accepts_timestamp(timestamp: int | None) -> bool:
+    """Core's timestamps are u64; the emulator's SQLite stops at i64, far beyond any real date."""
+    return timestamp is None or 0 <= timestamp <= I64_MAX
 
 
 def validation_error(message: str) -> DustApiError:
@@ -417,7 +428,13 @@ async def upsert_table(call: Call) -> tuple[int, Any]:
     title_in_tags = next((t[6:].strip() for t in tags or [] if t.startswith("title:")), None)
     title = body["title"].strip() or title_in_tags or body["name"].strip() or "Untitled Document"
     table_id = body["table_id"] or random_sid()
+    timestamp = clean_timestamp(body["timestamp"])
     _check_hierarchy(call, body, table_id, "table_id")
+    if not _core_accepts_timestamp(timestamp):
+        raise internal_error(
+            "Failed to upsert table (table names must be unique).",
+            data_source_error={"code": "invalid_payload", "message": "timestamp must be a u64"},
+        )
     try:
         table = call.state.store.upsert_table(
             ds["id"],
@@ -425,7 +442,7 @@ async def upsert_table(call: Call) -> tuple[int, Any]:
             name=body["name"],
             description=body["description"],
             title=title,
-            timestamp=clean_timestamp(body["timestamp"]),
+            timestamp=timestamp,
             tags=tags or [],
             parents=body["parents"] or [table_id],
             parent_id=body["parent_id"],

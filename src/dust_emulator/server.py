@@ -8,7 +8,6 @@ import logging
 import signal
 import socket
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -140,12 +139,3 @@ def quiet_uvicorn_errors() -> None:
             return "returned without starting response" not in record.getMessage()
 
     logging.getLogger("uvicorn.error").addFilter(_DropExpected())
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()

@@ -373,3 +373,12 @@ def test_system_keys_may_set_consistent_parents(dust: DustTarget) -> None:
             "invalid_request_error",
             "Invalid parents: parents[0] should be equal to document_id.",
         )
+
+
+@pytest.mark.parametrize("timestamp", [-5, 1e30])
+def test_timestamp_core_cannot_store_is_500(dust: DustTarget, timestamp: float) -> None:
+    # cleanTimestamp multiplies negatives by 1000 and keeps them; core's u64 refuses them
+    if timestamp < 0:
+        dust.stage_only_in_emulator("newer Dust maps negative timestamps to null (the reference predates it)")
+    response = upsert(dust, dust.unique(), {"text": "x", "timestamp": timestamp})
+    assert_error(response, 500, "internal_server_error")

@@ -142,3 +142,31 @@ def test_bad_list_query_is_400(emulator: EmulatorProcess, query: str) -> None:
         response = client.get(f"{emulator.ds_path}/documents?{query}")
     assert_envelope(response, 400, "invalid_request_error")
     assert response.json()["error"]["message"].startswith("Invalid query parameters")
+
+
+def test_nan_and_huge_numbers(emulator: EmulatorProcess) -> None:
+    with emulator.api_client() as client:
+        nan = client.post(
+            f"{emulator.ds_path}/documents/n",
+            content=b'{"text": "x", "timestamp": NaN}',
+            headers={"content-type": "application/json"},
+        )
+        assert_envelope(nan, 400, "invalid_request_error")
+        huge = client.post(
+            f"{emulator.ds_path}/documents/h",
+            content=b'{"text": "x", "timestamp": 123456789012345678901234567890}',
+            headers={"content-type": "application/json"},
+        )
+        assert_envelope(huge, 500, "internal_server_error")
+        big_int_cell = client.post(
+            f"{emulator.ds_path}/tables",
+            json={"name": "t", "description": "d", "title": "t", "table_id": "t"},
+        )
+        assert big_int_cell.status_code == 200
+        rows = client.post(
+            f"{emulator.ds_path}/tables/t/rows",
+            content=b'{"rows": [{"row_id": "1", "value": {"n": 123456789012345678901234567890}}]}',
+            headers={"content-type": "application/json"},
+        )
+        assert rows.status_code == 200, rows.text
+        assert rows.json()["table"]["schema"][0]["value_type"] == "float"
