@@ -388,17 +388,32 @@ def test_overwrite_of_an_empty_stream_removes_its_data_only(sync: Sync) -> None:
     assert_foreign_data_intact(sync)
 
 
-def test_state_after_complete_waits_for_the_sweep(sync: Sync) -> None:
-    """The STATE that follows COMPLETE is printed after the sweep: once it is out, the old data is gone."""
-    streams = [stream_entry("users", "overwrite")]
+def global_state(value: Any) -> dict[str, Any]:
+    return {
+        "type": "STATE",
+        "state": {"type": "GLOBAL", "global": {"shared_state": value, "stream_states": []}},
+    }
+
+
+@pytest.mark.parametrize("kind", ["STREAM", "GLOBAL"])
+def test_state_after_complete_waits_for_the_sweep(sync: Sync, kind: str) -> None:
+    """The STATE that follows COMPLETE is printed after the sweep: once it is out, the old data is gone.
+    A GLOBAL state (CDC sources) waits for every stream's work, the sweep included."""
+    streams = [stream_entry("users", "overwrite"), stream_entry("orders", "append")]
     sync.run(streams, [user(i, f"u{i}") for i in range(1, 40)] + [state("users", {}), status("users")])
-    out = sync.run(streams, [user(1, "alice"), status("users"), state("users", {"after": True})])
+    after = state("users", {"after": True}) if kind == "STREAM" else global_state({"after": True})
+    orders = [rec("orders", {"id": i, "name": f"o{i}"}) for i in range(3)]
+    out = sync.run(streams, [user(1, "alice"), *orders, status("users"), after])
     states = [i for i, m in enumerate(out) if m["type"] == "STATE"]
-    assert [out[i]["state"]["stream"]["stream_state"] for i in states] == [{"after": True}]
+    count = 1.0 if kind == "STREAM" else 4.0  # records of that stream / of every stream since the last state
+    assert [out[i]["state"] for i in states] == [
+        {**after["state"], "destinationStats": {"recordCount": count}}
+    ]
     logs = [(i, m["log"]["message"]) for i, m in enumerate(out) if m["type"] == "LOG"]
     swept = [i for i, text in logs if "clean-up removed 38" in text]
     assert len(swept) == 1 and swept[0] < states[0]  # the sweep ended before the state was printed
     names(sync, k1="alice")
+    assert sync.content("orders") == {"0": "o0", "1": "o1", "2": "o2"}
 
 
 # -- refreshes (generation ids) ------------------------------------------------------------------------------
