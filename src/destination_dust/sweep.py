@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from destination_dust.catalog import StreamConfig, StreamKey
@@ -131,9 +132,10 @@ def _sweep_pages(
     delete: Callable[[str], None],
     seen: SeenIds,
     page_size: int,
+    workers: int = DELETE_WORKERS,
 ) -> SweepResult:
     result = SweepResult()
-    with ThreadPoolExecutor(max_workers=DELETE_WORKERS, thread_name_prefix="dust-sweep") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="dust-sweep") as pool:
         for _ in range(MAX_PASSES):
             result.passes += 1
             deleted_this_pass = 0
@@ -156,6 +158,11 @@ def _sweep_pages(
     return result
 
 
+def _workers(client: DustClient) -> int:
+    """Deletes in parallel, never more than the configured request concurrency."""
+    return min(DELETE_WORKERS, client.config.max_concurrent_requests)
+
+
 def sweep_documents(
     client: DustClient, stream: StreamKey, rule: SweepRule, seen: SeenIds, *, page_size: int = DOCUMENT_PAGE
 ) -> SweepResult:
@@ -169,9 +176,8 @@ def sweep_documents(
         value = document.get("document_id")
         return value if isinstance(value, str) else None
 
-    return _sweep_pages(
-        list_page, id_of, lambda d: document_doomed(stream, rule, d), client.delete_document, seen, page_size
-    )
+    doomed = partial(document_doomed, stream, rule)
+    return _sweep_pages(list_page, id_of, doomed, client.delete_document, seen, page_size, _workers(client))
 
 
 def sweep_rows(client: DustClient, table_id: str, seen: SeenIds, *, page_size: int = ROW_PAGE) -> SweepResult:
@@ -185,6 +191,5 @@ def sweep_rows(client: DustClient, table_id: str, seen: SeenIds, *, page_size: i
         value = row.get("row_id")
         return value if isinstance(value, str) else None
 
-    return _sweep_pages(
-        list_page, id_of, lambda _row: True, lambda r: client.delete_row(table_id, r), seen, page_size
-    )
+    delete = partial(client.delete_row, table_id)
+    return _sweep_pages(list_page, id_of, lambda _row: True, delete, seen, page_size, _workers(client))
