@@ -160,7 +160,16 @@ class StreamSink(ABC):
         self._submit(self._sweep, after=self.outstanding())
 
     def finish(self) -> None:
+        """End of input: flush. Without COMPLETE an overwrite/refresh removed nothing: say so."""
         self.flush()
+        if self.rule is not None and not self._completed:
+            logger.warning(
+                "stream %s: the input ended without a COMPLETE status for this stream, so the %s clean-up "
+                "did not run: data this sync did not resend is still there (a failed or cancelled source "
+                "never wipes data; a source that sends no stream statuses never cleans up)",
+                self.stream.key,
+                self.rule.describe(),
+            )
 
 
 class DocumentSink(StreamSink):
@@ -450,6 +459,6 @@ class TableSink(StreamSink):
         )
 
     def finish(self) -> None:
-        self.flush()
+        super().finish()
         if self._table_future is not None:
             self._ensure_table()  # columns found in data after the first upsert update the description

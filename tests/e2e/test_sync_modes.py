@@ -332,8 +332,10 @@ def test_overwrite_cut_off_before_complete_leaves_old_data(sync: Sync) -> None:
     sync.run(streams, [user(1, "alice"), user(2, "bob"), state("users", {}), status("users")])
     sync.run(streams, [user(3, "carol"), state("users", {}), status("users", "INCOMPLETE")])
     names(sync, k1="alice", k2="bob", k3="carol")  # nothing removed, the new record written
-    sync.run(streams, [user(4, "dave"), state("users", {})])  # input ends without any status
+    out = sync.run(streams, [user(4, "dave"), state("users", {})])  # input ends without any status
     names(sync, k1="alice", k2="bob", k3="carol", k4="dave")
+    warnings = [m["log"]["message"] for m in out if m["type"] == "LOG" and m["log"]["level"] == "WARN"]
+    assert any("without a COMPLETE status" in w and "overwrite clean-up did not run" in w for w in warnings)
     assert_foreign_data_intact(sync)
 
 
