@@ -155,13 +155,20 @@ def clean_text(text: str) -> str:
     return _BAD_CHARS.sub("", text)
 
 
-def _clean_deep(value: Any) -> Any:
+# orjson refuses nesting deeper than 255; a record 1,000 levels deep must not exhaust Python's stack either
+MAX_JSON_DEPTH = 100
+TOO_DEEP = "[nested deeper than 100 levels: cut]"
+
+
+def _clean_deep(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return clean_text(value)
+    if isinstance(value, (Mapping, list, tuple)) and depth >= MAX_JSON_DEPTH:
+        return TOO_DEEP
     if isinstance(value, Mapping):
-        return {clean_text(str(k)): _clean_deep(v) for k, v in value.items()}
+        return {clean_text(str(k)): _clean_deep(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean_deep(v) for v in value]
+        return [_clean_deep(v, depth + 1) for v in value]
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
         return str(value)  # orjson stops at 64 bits
     if isinstance(value, float) and not math.isfinite(value):
@@ -174,7 +181,7 @@ def json_text(value: Any) -> str:
     try:
         return orjson.dumps(value, option=_JSON_OPTIONS, default=str).decode("utf-8")
     except (TypeError, orjson.JSONEncodeError):
-        # lone surrogates, or integers beyond 64 bits: clean and spell the big numbers as strings
+        # lone surrogates, integers beyond 64 bits, too deep: clean, spell big numbers as strings, cut the depth
         return orjson.dumps(_clean_deep(value), option=_JSON_OPTIONS, default=str).decode("utf-8")
 
 
