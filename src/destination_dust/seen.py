@@ -14,7 +14,6 @@ worker thread running a sweep reads.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import shutil
 import sqlite3
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from destination_dust.cells import parse_iso_epoch_ms
 
 PENDING_MAX = 5000
 FILTER_BITS = 1 << 20  # 128 KiB per dedup stream: most new keys skip the SQLite lookup
@@ -210,32 +211,9 @@ def _number(value: Any) -> float | None:
     return float(value) if not (isinstance(value, float) and math.isnan(value)) else None
 
 
-def _datetime(value: str) -> dt.datetime | None:
-    text = value.strip()
-    if len(text) < 10 or not text[:4].isdigit():
-        return None
-    text = text.replace(" ", "T", 1) if len(text) > 10 and text[10] == " " else text
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        # Python 3.10 accepts only 0, 3 or 6 fraction digits: cut or pad to microseconds
-        head, dot, tail = text.partition(".")
-        if not dot:
-            return None
-        digits = len(tail) - len(tail.lstrip("0123456789"))
-        fraction = (tail[:digits] + "000000")[:6]
-        try:
-            parsed = dt.datetime.fromisoformat(f"{head}.{fraction}{tail[digits:]}")
-        except ValueError:
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
 def is_older(new: Any, old: Any) -> bool:
     """Is cursor `new` strictly older than `old`? Numbers compare as numbers, ISO-8601 dates and times as
-    instants (naive ones as UTC), other strings as strings. A null cursor is older than any value (Airbyte
+    instants to the millisecond (naive ones as UTC; the tables' parser), other strings as strings. A null cursor is older than any value (Airbyte
     dedups with `ORDER BY cursor DESC NULLS LAST`). Values of different kinds cannot be ordered: then the
     later record wins (False)."""
     if new is None:
@@ -246,7 +224,7 @@ def is_older(new: Any, old: Any) -> bool:
     if a is not None and b is not None:
         return a < b
     if isinstance(new, str) and isinstance(old, str):
-        da, db = _datetime(new), _datetime(old)
+        da, db = parse_iso_epoch_ms(new), parse_iso_epoch_ms(old)
         if da is not None and db is not None:
             return da < db
         if da is None and db is None:

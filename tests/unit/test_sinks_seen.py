@@ -88,6 +88,8 @@ def test_accept_keeps_the_newest_cursor_per_key(
         ("2024-01-01T10:00:00+02:00", "2024-01-01T09:00:00Z", True),  # 08:00Z < 09:00Z
         ("2024-01-01T10:00:00Z", "2024-01-01 09:00:00", False),
         ("2024-01-01T00:00:00.1234567Z", "2024-01-01T00:00:00.2Z", True),  # 7 digits (3.10 cannot parse)
+        ("2024-01-01T00:00:00.0001Z", "2024-01-01T00:00:00.0009Z", False),  # same millisecond: later wins
+        ("not a date", "2024-01-01", False),  # a date and a non-date cannot be ordered
         ("b", "a", False),
         ("a", "b", True),
         (None, 1, True),
