@@ -154,11 +154,12 @@ def test_invalid_fault_settings_are_refused(emulator: EmulatorProcess) -> None:
 
 
 def test_startup_flags_set_faults() -> None:
-    with EmulatorProcess(
-        seed=5, fault_5xx_rate=1.0, fault_5xx_statuses="502", fault_routes="documents"
-    ) as emulator:
+    flags = {"fault_5xx_rate": 1.0, "fault_5xx_statuses": "502", "fault_routes": "documents"}
+    with EmulatorProcess(seed=5, hostile_echo_key=True, **flags) as emulator:
         with emulator.api_client() as client:
             assert client.get("/spaces").status_code == 200
             assert client.get(f"{emulator.ds_path}/documents").status_code == 502
+            missing = client.get(f"/spaces/{emulator.config['space_id']}/data_sources/nope/tables")
+            assert emulator.api_key in missing.json()["error"]["message"]  # --hostile-echo-key
         faults = emulator.control.get("/faults").json()["faults"]
         assert faults["seed"] == 5 and faults["routes"] == ["documents"]
