@@ -85,8 +85,12 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def validate_base_url(url: str) -> str:
     """https only, except the local emulator; no credentials, query or fragment. Returns the URL without a
     trailing slash."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError:  # e.g. "http://[::1" (unclosed IPv6 bracket) or "https://dust.tt:99999"
+        parts = None
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(
             f"base_url {url!r} is not a URL: use https://dust.tt (US) or https://eu.dust.tt (EU)"
         )
