@@ -83,7 +83,8 @@ class EmulatorState:
         self.settings = settings or Settings()
         # What ``/__emulator/reset`` goes back to: the settings and faults the process started with.
         self.startup_settings = Settings(**self.settings.as_dict())
-        self.startup_faults = faults or FaultSettings()
+        # a copy: the live plan counts bursts down in place
+        self.startup_faults = FaultSettings(**asdict(faults)) if faults else FaultSettings()
         self.limiter = SlidingWindowLimiter(self.settings.rate_limit, self.settings.rate_window_s)
         self.faults = FaultPlan(faults)
         self.counters = Counters()
