@@ -122,6 +122,17 @@ class StreamSink(ABC):
             self.seen.add(item_id)
         return True
 
+    def _deleted_id(self, data: Mapping[str, Any]) -> str | None:
+        """The id a CDC tombstone deletes; None when it names nothing or loses to a newer record."""
+        if self._keyless_deletion(data):
+            return None
+        item_id = self._id_of(data)
+        return item_id if self._admit(item_id, data) else None
+
+    @abstractmethod
+    def _id_of(self, data: Mapping[str, Any]) -> str:
+        """The document/row id of a record."""
+
     def _keyless_deletion(self, data: Mapping[str, Any]) -> bool:
         """A tombstone whose primary key values are all missing names nothing: skip it (and say so once)."""
         if any(get_path(data, path) is not None for path in self.stream.primary_key):
@@ -183,12 +194,13 @@ class DocumentSink(StreamSink):
         self._batch_records = 0
         self._last_for_id: dict[str, Future[Any]] = {}
 
+    def _id_of(self, data: Mapping[str, Any]) -> str:
+        return self.renderer.document_id(data)
+
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None:
         if self.is_deletion(data):
-            if self._keyless_deletion(data):
-                return
-            document_id = self.renderer.document_id(data)
-            if not self._admit(document_id, data):
+            document_id = self._deleted_id(data)
+            if document_id is None:
                 return
             self._batch.pop(document_id, None)
             self._batch[document_id] = None
@@ -338,12 +350,13 @@ class TableSink(StreamSink):
     def _max_bytes(self) -> int:
         return self.ctx.config.table_batch_max_bytes - 64  # room for {"rows":[...],"truncate":false}
 
+    def _id_of(self, data: Mapping[str, Any]) -> str:
+        return self.mapper.row_id(data)
+
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None:
         if self.is_deletion(data):
-            if self._keyless_deletion(data):
-                return
-            row_id = self.mapper.row_id(data)
-            if not self._admit(row_id, data):
+            row_id = self._deleted_id(data)
+            if row_id is None:
                 return
             self._drop_buffered(row_id)
             self._deletes.add(row_id)
