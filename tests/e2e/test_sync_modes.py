@@ -288,17 +288,21 @@ def test_cdc_deletes_in_append_mode_remove_exactly_those_keys(sync: Sync) -> Non
     streams = [stream_entry("users", "append")]
     sync.run(streams, [user(i, f"u{i}") for i in range(1, 7)] + [state("users", {"c": 1})])
     deleted_at = "2024-05-01T00:00:00Z"
-    sync.run(
+    out = sync.run(
         streams,
         [
             user(2, "u2", _ab_cdc_deleted_at=deleted_at),
             user(5, "u5", _ab_cdc_deleted_at=deleted_at),
             user(99, "never-existed", _ab_cdc_deleted_at=deleted_at),  # deleting a missing key is harmless
             rec("users", {"name": "no key", "_ab_cdc_deleted_at": deleted_at}),  # names nothing: skipped
+            {"type": "RECORD", "record": {"stream": "users", "emitted_at": 0}},  # no data: skipped
+            rec("orders", {"id": 1}),  # a stream outside the catalog: not this stream's count
             state("users", {"c": 2}),
         ],
     )
     assert sync.content() == {"1": "u1", "3": "u3", "4": "u4", "6": "u6"}
+    counts = [m["state"]["destinationStats"]["recordCount"] for m in out if m["type"] == "STATE"]
+    assert counts == [5.0]  # every record received for the stream counts, skipped ones included
     assert sync.all_ids() == FOREIGN_IDS | expected_ids(sync, [1, 3, 4, 6]) | _table_marker(sync)
 
 
