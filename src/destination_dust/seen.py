@@ -14,6 +14,7 @@ worker thread running a sweep reads.
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 import sqlite3
@@ -27,6 +28,8 @@ from typing import Any
 import orjson
 
 from destination_dust.cells import parse_iso_epoch_ms
+
+logger = logging.getLogger(__name__)
 
 PENDING_MAX = 5000
 FILTER_BITS = 1 << 20  # 128 KiB per dedup stream: most new keys skip the SQLite lookup
@@ -49,8 +52,17 @@ class SeenStore:
     def _connection(self) -> sqlite3.Connection:
         """Created on first use (callers hold the lock), so a run without keyed sweeps never touches disk."""
         if self._conn is None:
-            path = Path(tempfile.mkdtemp(prefix="destination-dust-seen-", dir=self._directory))
-            conn = sqlite3.connect(path / "seen.sqlite3", check_same_thread=False, isolation_level=None)
+            path: Path | None = None
+            target = ":memory:"
+            try:
+                path = Path(tempfile.mkdtemp(prefix="destination-dust-seen-", dir=self._directory))
+                target = str(path / "seen.sqlite3")
+            except OSError as exc:  # a read-only or full temporary directory: keep going, in memory
+                logger.warning(
+                    "cannot create a temporary directory (%s): the ids of this sync are kept in memory",
+                    exc.strerror or type(exc).__name__,
+                )
+            conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=OFF")
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute("PRAGMA cache_size=-16000")  # at most ~16 MB of page cache
@@ -124,9 +136,10 @@ class SeenStore:
         return int(row[0])
 
 
-def _cleanup(conn: sqlite3.Connection, path: Path) -> None:
+def _cleanup(conn: sqlite3.Connection, path: Path | None) -> None:
     conn.close()
-    shutil.rmtree(path, ignore_errors=True)
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class SeenIds:

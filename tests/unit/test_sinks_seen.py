@@ -102,3 +102,13 @@ def test_accept_keeps_the_newest_cursor_per_key(
 )
 def test_is_older(new: object, old: object, older: bool) -> None:
     assert is_older(new, old) is older
+
+
+def test_an_unwritable_temporary_directory_falls_back_to_memory(tmp_path: Path) -> None:
+    store = SeenStore(str(tmp_path / "missing" / "dir"))
+    ids = store.stream("s")
+    ids.add("a")
+    ids.flush()
+    assert store.path is None
+    assert ids.contains_many(["a", "b"]) == {"a"}
+    store.close()
