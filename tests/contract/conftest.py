@@ -11,6 +11,7 @@ reason ``real Dust cannot stage: ...``. Everything a test creates on real Dust i
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,19 @@ import pytest
 from dust_emulator.testing import EmulatorProcess
 
 REAL_DUST_ENV = ("DUST_API_KEY", "DUST_WORKSPACE_ID", "DUST_SPACE_ID", "DUST_DATA_SOURCE_ID")
+
+
+class PatientTransport(httpx.HTTPTransport):
+    """Retries 429 answers after a pause (real Dust only; no test there expects a 429)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(12):
+            response = super().handle_request(request)
+            if response.status_code != 429:
+                return response
+            response.close()
+            time.sleep(10)
+        return response
 
 
 @dataclass
@@ -52,6 +66,9 @@ class DustTarget:
         self, api_key: str | None = None, workspace_id: str | None = None, **kwargs: Any
     ) -> httpx.Client:
         headers = {} if api_key == "" else {"Authorization": f"Bearer {api_key or self.api_key}"}
+        if self.emulator is None:
+            # The suite sends more than 120 document POSTs: on real Dust, wait out the window.
+            kwargs.setdefault("transport", PatientTransport())
         return httpx.Client(
             base_url=f"{self.base_url}/api/v1/w/{workspace_id or self.workspace_id}",
             headers=headers,
