@@ -157,3 +157,10 @@ def test_legacy_path_outside_the_global_space_is_404(dust: DustTarget) -> None:
     with dust.client(api_key=emulator.system_api_key) as system:
         # system keys resolve legacy paths to the data source's own space
         assert system.get(f"/data_sources/{ds['sId']}/documents").status_code == 200
+
+
+def test_unsupported_method_is_404(dust: DustTarget) -> None:
+    dust.stage_only_in_emulator("the reference infers (does not confirm) Hono's answer to a wrong method")
+    with dust.client() as client:
+        assert client.put(f"{dust.ds_path}/documents/x", json={"text": "x"}).status_code == 404
+        assert client.patch(f"{dust.ds_path}/tables", json={}).status_code == 404

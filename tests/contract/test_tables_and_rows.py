@@ -319,3 +319,9 @@ def test_rows_body_over_1_mb_is_413(dust: DustTarget) -> None:
     assert response.status_code == 413
     if dust.is_emulator:
         assert_error(response, 413, "content_too_large")
+
+
+def test_csv_tables_are_for_system_keys_only(dust: DustTarget) -> None:
+    with dust.client() as client:
+        response = client.post(f"{dust.ds_path}/tables/csv", json={"name": "x"})
+    assert_error(response, 403, "invalid_oauth_token_error", "Only system keys can perform this action.")
