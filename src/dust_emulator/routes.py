@@ -478,9 +478,9 @@ async def delete_table(call: Call) -> tuple[int, Any]:
 
 
 async def upsert_table_csv(call: Call) -> tuple[int, Any]:
-    resolve_data_source(call)
-    if not call.is_system:
+    if not call.is_system:  # Dust's ensure_role middleware runs before the handler's lookups
         raise DustApiError(403, "invalid_oauth_token_error", "Only system keys can perform this action.")
+    resolve_data_source(call)
     raise validation_error("The emulator does not implement CSV table uploads.")
 
 
