@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config-out", help="write a destination config JSON pointing at the emulator")
     serve.add_argument("--no-seed", action="store_true", help="do not create the default workspace")
     serve.add_argument("--access-log", action="store_true", help="log each request (never headers)")
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false", help="the default")
 
     limits = serve.add_argument_group("Dust limits")
     limits.add_argument("--doc-size-limit-mb", type=float, default=2.0, help="plan document size (-1 = none)")
