@@ -113,6 +113,14 @@ def _process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _run_threads(run: Any, threads: int) -> None:
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+
+
 def _doc_worker(args: tuple[dict[str, Any], int, float, int, str]) -> tuple[int, float]:
     config, threads, seconds, worker, client_kind = args
     base = (
@@ -143,11 +151,7 @@ def _doc_worker(args: tuple[dict[str, Any], int, float, int, str]) -> tuple[int,
             client.close()
         done[index] = n
 
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
+    _run_threads(run, threads)
     return sum(done), time.monotonic() - started
 
 
@@ -202,11 +206,7 @@ def _rows_worker(args: tuple[dict[str, Any], int, float, int, str]) -> tuple[int
             client.close()
         done[index] = sent * ROWS_PER_BATCH
 
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
+    _run_threads(run, threads)
     return sum(done), time.monotonic() - started
 
 

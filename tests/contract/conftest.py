@@ -23,6 +23,20 @@ import pytest
 
 from dust_emulator.testing import EmulatorProcess
 
+# DataSourceType (SDK): the keys every data source answer carries.
+DATA_SOURCE_KEYS = {
+    "id",
+    "sId",
+    "createdAt",
+    "name",
+    "description",
+    "assistantDefaultSelected",
+    "dustAPIProjectId",
+    "dustAPIDataSourceId",
+    "connectorId",
+    "connectorProvider",
+}
+
 REAL_DUST_ENV = ("DUST_API_KEY", "DUST_WORKSPACE_ID", "DUST_SPACE_ID", "DUST_DATA_SOURCE_ID")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import DustTarget, assert_error
+from .conftest import DATA_SOURCE_KEYS, DustTarget, assert_error
 
 CORE_DOCUMENT_KEYS = {
     "data_source_id",
@@ -19,18 +19,6 @@ CORE_DOCUMENT_KEYS = {
     "text_size",
     "chunk_count",
     "chunks",
-}
-DATA_SOURCE_KEYS = {
-    "id",
-    "sId",
-    "createdAt",
-    "name",
-    "description",
-    "assistantDefaultSelected",
-    "dustAPIProjectId",
-    "dustAPIDataSourceId",
-    "connectorId",
-    "connectorProvider",
 }
 
 
