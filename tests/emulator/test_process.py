@@ -53,7 +53,7 @@ def test_sigterm_and_sigint_stop_cleanly() -> None:
 
 def test_banner_seed_and_config_out_never_print_the_key(tmp_path: os.PathLike[str]) -> None:
     config_path = os.path.join(tmp_path, "config.json")
-    with EmulatorProcess(config_out=config_path) as emulator:
+    with EmulatorProcess(config_out=config_path, access_log=True) as emulator:
         banner = "\n".join(emulator.banner)
         assert emulator.api_key not in banner
         assert emulator.system_api_key not in banner
@@ -68,6 +68,13 @@ def test_banner_seed_and_config_out_never_print_the_key(tmp_path: os.PathLike[st
         assert written["api_key"].startswith("sk-") and written["api_key"][3:].isalnum()
         assert len(written["api_key"]) >= 30
         assert (os.stat(config_path).st_mode & 0o077) == 0
+        wrong_key = "sk-" + "f" * 40
+        with emulator.api_client() as client, emulator.api_client(wrong_key) as wrong:
+            client.get(f"{emulator.ds_path}/documents/missing")
+            wrong.get("/spaces")
+    everything_printed = "\n".join(emulator.output)
+    for key in (emulator.api_key, emulator.system_api_key, wrong_key):
+        assert key not in everything_printed
 
 
 def test_console_script_and_module_entry_points_exist() -> None:
