@@ -89,6 +89,8 @@ class EmulatorServer:
             proxy_headers=False,
             timeout_graceful_shutdown=3,
         )
+        if access_log:  # uvicorn's access lines are INFO; the emulator's other logs stay at WARNING
+            logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         self.server = _CleanExitServer(config)
         self._thread: threading.Thread | None = None
 

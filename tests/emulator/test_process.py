@@ -73,6 +73,7 @@ def test_banner_seed_and_config_out_never_print_the_key(tmp_path: os.PathLike[st
             client.get(f"{emulator.ds_path}/documents/missing")
             wrong.get("/spaces")
     everything_printed = "\n".join(emulator.output)
+    assert '"GET /api/v1/w/' in everything_printed  # the access log ran, and still shows no key
     for key in (emulator.api_key, emulator.system_api_key, wrong_key):
         assert key not in everything_printed
 
