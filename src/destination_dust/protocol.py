@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import threading
 import time
@@ -67,13 +66,20 @@ def read_messages(stream: IO[bytes]) -> Iterator[Message]:
 
 
 # orjson reads integers past 64 bits as floats (losing digits) and refuses NaN/Infinity, which Python
-# sources do emit; such lines go through the exact (slower) stdlib parser instead.
-_LONG_NUMBER = re.compile(rb"\d{20}")
+# sources do emit; such lines go through the exact (slower) stdlib parser instead. An integer outside
+# [-2**63, 2**64) has at least 19 digits. The check maps every digit to "0" and looks for 19 zeros in a row:
+# two C calls, ~1 us a line where a regex search took ~7 us (it was the hottest line of a tables sync).
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
+
+
+def _has_long_number(line: bytes) -> bool:
+    return _LONG_RUN in line.translate(_DIGITS_TO_ZERO)
 
 
 def parse_line(line: bytes) -> Any:
     """One JSON line, exactly; None when it is not JSON."""
-    if not _LONG_NUMBER.search(line):
+    if not _has_long_number(line):
         try:
             return orjson.loads(line)
         except orjson.JSONDecodeError:
