@@ -311,16 +311,19 @@ class LiveSync:
         except (BrokenPipeError, ValueError):
             return False
 
-    def feed(self, messages: list[dict[str, Any]], *, chunk: int = 5, pause: float = 0.01) -> None:
+    def feed(
+        self, messages: list[dict[str, Any]], *, chunk: int = 5, pause: float = 0.01, close: bool = True
+    ) -> None:
         """Send the messages from a thread, a few at a time with pauses (as a source emits them), then close
-        stdin. Stops quietly when the process dies."""
+        stdin (unless `close` is False: the source is still "running"). Stops quietly when the process dies."""
 
         def run() -> None:
             for start in range(0, len(messages), chunk):
                 if not self.send(messages[start : start + chunk]):
                     return
                 time.sleep(pause)
-            self.close_stdin()
+            if close:
+                self.close_stdin()
 
         self._feeder = threading.Thread(target=run, daemon=True)
         self._feeder.start()
