@@ -34,6 +34,26 @@ def notes(rows: list[Row]) -> str:
     return "\n".join(f"- {r.scenario}: {r.notes}" for r in rows if r.notes)
 
 
+def run(*, quick: bool = False, soak: bool = False, only: list[str] | None = None) -> list[Row]:
+    chosen = [(n, f) for n, f in scenarios.SCENARIOS if not only or n in only]
+    if quick and not only:
+        chosen = [(n, f) for n, f in chosen if n != "memory"]
+    if soak:
+        chosen.append(("soak", scenarios.soak))
+    rows: list[Row] = []
+    work = Workdir()
+    try:
+        for name, scenario in chosen:
+            t0 = time.monotonic()
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            result = scenario(work, quick)
+            rows.extend(result if isinstance(result, list) else [result])
+            print(f"  {name} done in {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
+    finally:
+        work.close()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="reduced sizes (smoke test, < 60 s)")
@@ -47,23 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         "--out", help="write the markdown table here (default for full runs: docs/benchmarks.md)"
     )
     args = parser.parse_args(argv)
-    chosen = [(n, f) for n, f in scenarios.SCENARIOS if not args.only or n in args.only]
-    if args.quick and not args.only:
-        chosen = [(n, f) for n, f in chosen if n != "memory"]
-    if args.soak:
-        chosen.append(("soak", scenarios.soak))
-    rows: list[Row] = []
-    work = Workdir()
     started = time.monotonic()
-    try:
-        for name, scenario in chosen:
-            t0 = time.monotonic()
-            print(f"running {name} ...", file=sys.stderr, flush=True)
-            result = scenario(work, args.quick)
-            rows.extend(result if isinstance(result, list) else [result])
-            print(f"  {name} done in {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
-    finally:
-        work.close()
+    rows = run(quick=args.quick, soak=args.soak, only=args.only)
     text = table(rows)
     print(text)
     out = args.out or (None if args.quick else str(ROOT / "docs" / "benchmarks.md"))

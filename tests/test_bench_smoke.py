@@ -1,0 +1,26 @@
+"""`python -m bench --quick` end to end: every scenario runs against real emulator subprocesses, the table
+is produced, and ours is at least as fast as the naive baseline in each comparison."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from bench.__main__ import HEADER, run, table
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_quick_bench_produces_the_table_and_ours_beats_the_baseline() -> None:
+    rows = run(quick=True)
+    names = [r.scenario for r in rows]
+    assert [n.split(".")[0] for n in names] == ["1", "2", "3", "4a", "4b"]
+    text = table(rows)
+    assert text.splitlines()[0] == HEADER
+    assert len(text.splitlines()) == 2 + len(rows)
+    for row in rows:
+        assert row.baseline_value > 0, row
+        assert row.ours_value >= row.baseline_value, row
+    landed = re.search(r"\((\d+)/(\d+) landed\)", rows[0].ours)
+    assert landed is not None and landed.group(1) == landed.group(2)  # every record of the rate-limited run
+    assert rows[0].n429 == 0
