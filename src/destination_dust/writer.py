@@ -102,7 +102,7 @@ class Writer:
     def _on_record(self, record: Any) -> None:
         key = self._stream_key(record)
         sink = self.sinks.get(key) if key else None
-        self.stats.add(read=1)
+        self.stats.read += 1  # only this (the reader) thread writes `read`: no lock on the hot path
         if sink is None or not isinstance(record, dict):
             self.counter.record(None)
             if key is not None and key not in self._unknown_streams:
