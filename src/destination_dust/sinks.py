@@ -41,6 +41,7 @@ from destination_dust.tables import TableMapper, fit_row
 logger = logging.getLogger(__name__)
 
 DOCUMENT_BATCH = 100  # documents per skip-unchanged lookup
+DOCUMENT_BATCH_BYTES = 8 * 1024 * 1024  # ...or fewer, when they are large: the batch is held in memory
 CDC_DELETED = "_ab_cdc_deleted_at"
 
 
@@ -192,6 +193,7 @@ class DocumentSink(StreamSink):
         self.renderer = DocumentRenderer(stream, ctx.config)
         self._batch: dict[str, DocumentUpsert | None] = {}  # None = delete
         self._batch_records = 0
+        self._batch_bytes = 0  # upper bound (a replaced document still counts until the flush)
         self._last_for_id: dict[str, Future[Any]] = {}
 
     def _id_of(self, data: Mapping[str, Any]) -> str:
@@ -214,15 +216,16 @@ class DocumentSink(StreamSink):
                 self.ctx.stats.add(truncated=1)
             self._batch.pop(document.document_id, None)  # re-insert: order of the latest occurrence
             self._batch[document.document_id] = document
+            self._batch_bytes += document.size
         self._batch_records += 1
-        if len(self._batch) >= DOCUMENT_BATCH:
+        if len(self._batch) >= DOCUMENT_BATCH or self._batch_bytes >= DOCUMENT_BATCH_BYTES:
             self.flush()
 
     def flush(self) -> None:
         if not self._batch:
             self._batch_records = 0
             return
-        batch, self._batch = self._batch, {}
+        batch, self._batch, self._batch_bytes = self._batch, {}, 0
         superseded = self._batch_records - len(batch)  # records replaced by a later one of the same id
         self._batch_records = 0
         if superseded:
