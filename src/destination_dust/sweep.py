@@ -20,7 +20,6 @@ pass (at most MAX_PASSES) until a pass finds nothing to delete.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,8 +31,6 @@ from destination_dust.client import DustClient
 from destination_dust.documents import GENERATION_TAG, clean_tag
 from destination_dust.ids import stream_prefix
 from destination_dust.seen import SeenIds
-
-logger = logging.getLogger(__name__)
 
 DOCUMENT_PAGE = 100  # listed documents carry their text: keep a page small
 ROW_PAGE = 1000
