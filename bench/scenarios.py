@@ -4,6 +4,7 @@ same run (bench/naive.py, the seed connector's behaviour). Sizes shrink with `qu
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -186,7 +187,7 @@ def _faker_source(work: Workdir, count: int) -> list[str]:
 
 
 def tables(work: Workdir, quick: bool) -> list[Row]:
-    records = 5000 if quick else 100_000
+    records = 20_000 if quick else 100_000
     use_faker = not quick and _faker_available()
     if use_faker:
         source = _faker_source(work, records)
@@ -215,7 +216,7 @@ def tables(work: Workdir, quick: bool) -> list[Row]:
             "<= 1.3 x source → cat",
             landed == records and ours.seconds <= 1.3 * cat.seconds,
             ours_value=records / ours.seconds,
-            baseline_value=records / cat.seconds,
+            baseline_value=0.0,  # `cat` is a bound to approach, not a baseline to beat
         )
     )
     with harness.start_emulator(latency_ms=50) as emu:
@@ -284,18 +285,18 @@ def soak(work: Workdir, quick: bool) -> list[Row]:
     rows = []
     for fmt, records, text in (("tables", table_records, 200), ("documents", documents, 2_000)):
         run, landed = _memory_run(work, fmt, records, text, sample_every=1.0)
-        samples = [mb for _, mb in run.rss_samples]
-        warm = samples[len(samples) // 5 :] or samples or [0.0]  # after the first fifth of the run
-        first_half = warm[: max(1, len(warm) // 2)]
-        second_half = warm[len(warm) // 2 :] or first_half
-        growth = max(second_half) - max(first_half)
+        samples = [mb for _, mb in run.rss_samples] or [0.0]
+        warm = samples[len(samples) // 5 :] or samples  # after the first fifth of the run
+        third = max(1, len(warm) // 3)
+        middle, last = warm[third : 2 * third] or warm, warm[-third:]
+        growth = statistics.median(last) - statistics.median(middle)  # the trend, not one spike
         rows.append(
             Row(
                 f"soak, {fmt}, {records:,} records, RSS sampled every 1 s",
                 "-",
                 f"{run.seconds:.0f}s, {landed:,} landed; "
                 f"RSS after warm-up {min(warm):.0f}-{max(warm):.0f} MB, "
-                f"max of 2nd half - max of 1st half = {growth:+.1f} MB",
+                f"median RSS of the last third - of the middle third = {growth:+.1f} MB",
                 "-",
                 0,
                 run.peak_rss_mb,

@@ -297,3 +297,12 @@ def test_progress_logs_on_a_timer_while_nothing_else_happens() -> None:
         assert logged.wait(WAIT)
     finally:
         progress.stop()
+
+
+def test_malloc_arenas_are_capped_on_glibc() -> None:
+    import platform
+
+    from destination_dust.pipeline import limit_malloc_arenas
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas() is expected
