@@ -24,7 +24,9 @@ from destination_dust.tables import TableMapper, table_names
 
 logger = logging.getLogger(__name__)
 
-MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
+# payload held by queued and running requests; 8 row batches of ~0.9 MB are in flight at most, so 16 MB
+# keeps a queue of several batches per worker while bounding RSS (64 MB let 1M-row syncs peak above 200 MB)
+MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 
 
 class Writer:
