@@ -34,6 +34,20 @@ def notes(rows: list[Row]) -> str:
     return "\n".join(f"- {r.scenario}: {r.notes}" for r in rows if r.notes)
 
 
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace the generated part of `path` (between the bench markers), keeping the prose around it."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        path.write_text(f"{head}{BEGIN}\n{body}{END}{tail}")
+    else:
+        path.write_text(f"{old}{BEGIN}\n{body}{END}\n")
+
+
 def run(*, quick: bool = False, soak: bool = False, only: list[str] | None = None) -> list[Row]:
     chosen = [(n, f) for n, f in scenarios.SCENARIOS if not only or n in only]
     if quick and not only:
@@ -81,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if notes(rows):
             body += f"\n{notes(rows)}\n"
-        Path(out).write_text(body)
+        write_section(Path(out), body)
     return 0 if all(r.met for r in rows) else 1
 
 
