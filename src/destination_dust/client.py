@@ -135,7 +135,11 @@ def _classify(answer: DustAnswer, what: str) -> DestinationError:
 
 def _limiter_for(per_minute: int, sleep: Callable[[float], object]) -> SlidingWindowLimiter:
     """Our copy of Dust's window; its sleeps end early when the sync is cancelled."""
-    window = float(os.environ.get(WINDOW_ENV) or 60.0)
+    try:
+        window = float(os.environ.get(WINDOW_ENV) or 60.0)
+    except ValueError:
+        window = 60.0
+    window = window if window > 0 else 60.0
     if per_minute <= 0:
         return SlidingWindowLimiter(0)
 

@@ -283,3 +283,25 @@ def test_requests_carry_the_key_and_percent_encoded_ids(fake_time: FakeTime) -> 
     request = script.requests[0]
     assert request.headers["Authorization"] == "Bearer sk-test"
     assert request.url.raw_path.endswith(b"/documents/..%2Fa%20b%2Fc%3Fd")
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "window", "limit", "seconds"),
+    [
+        (120, None, 120, 60.0),
+        (120, "10", 20, 10.0),
+        (360, "10", 60, 10.0),
+        (0, "10", 0, 60.0),
+        (120, "x", 120, 60.0),
+    ],
+)
+def test_the_limiter_mirrors_dusts_window_or_the_scaled_one(
+    per_minute: int, window: str | None, limit: int, seconds: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if window is None:
+        monkeypatch.delenv("DESTINATION_DUST_RATE_WINDOW_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("DESTINATION_DUST_RATE_WINDOW_SECONDS", window)
+    config = replace(CONFIG, document_upserts_per_minute=per_minute)
+    client = DustClient(config, httpx.Client(transport=httpx.MockTransport(Script(httpx.Response(200)))))
+    assert (client.limiter.limit, client.limiter.window) == (limit, seconds)
