@@ -36,7 +36,7 @@ from destination_dust.errors import DustRequestError
 from destination_dust.pipeline import Pipeline
 from destination_dust.seen import SeenStore
 from destination_dust.sweep import generation_of, generation_tag, sweep_documents, sweep_rows, sweep_rule
-from destination_dust.tables import TableMapper, fit_row
+from destination_dust.tables import TableMapper, encode_row, fit_row
 
 logger = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ class TableSink(StreamSink):
             row = self.mapper.to_row(data)
             if not self._admit(row.row_id, data):
                 return
-            encoded = orjson.dumps({"row_id": row.row_id, "value": row.value})
+            encoded = encode_row(row)
             if len(encoded) + 1 > self._max_bytes:
                 row, encoded = fit_row(row, self._max_bytes - 1)
                 self.ctx.stats.add(truncated=1)

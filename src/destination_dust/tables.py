@@ -8,7 +8,8 @@
   named like its slug first (`phone` keeps `phone`, `Phone #` becomes `phone_2`). Dust takes at most 512
   columns: past 511, fields are folded into one JSON text column, `_airbyte_extra`, keyed by field name.
   Cells follow the column's declared type (see `cells` for the coercion policy).
-- `RowBatcher` groups rows into request bodies bounded by rows and bytes.
+- `encode_row` / `fit_row`: a row's bytes on the wire, and a row shrunk (longest text cut, with a marker)
+  until it fits one request. The sink (`sinks.TableSink`) batches them by rows and bytes.
 
 Row ids come from `ids.row_id`: the escaped primary key, or without a key a hash of the record's content.
 So in a stream without a primary key, identical records get the same row id and become **one row** (resending
@@ -31,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -337,111 +338,12 @@ def _field_note(schema: Any) -> str | None:
     return text if len(text) <= _FIELD_NOTE_CHARS else text[: _FIELD_NOTE_CHARS - 1] + "…"
 
 
-# --- batches ----------------------------------------------------------------------------------------------
-
-_BODY_HEAD = b'{"rows":['
-_BODY_TAIL = b'],"truncate":false}'
-_BODY_OVERHEAD = len(_BODY_HEAD) + len(_BODY_TAIL)
+# --- rows on the wire ----------------------------------------------------------------------------------------------
 
 
 def encode_row(row: Row) -> bytes:
+    """A row as the rows endpoint takes it; the sink measures batches with these bytes."""
     return orjson.dumps({"row_id": row.row_id, "value": row.value})
-
-
-@dataclass(frozen=True)
-class RowBatch:
-    rows: tuple[Row, ...]
-    encoded: tuple[bytes, ...]  # each row as sent, so the body is never serialized twice
-
-    @property
-    def size(self) -> int:
-        """Bytes of the body with truncate:false (truncate:true is one byte shorter)."""
-        return _BODY_OVERHEAD + sum(len(row) for row in self.encoded) + max(0, len(self.encoded) - 1)
-
-    def body(self, truncate: bool = False) -> bytes:
-        tail = b'],"truncate":true}' if truncate else _BODY_TAIL
-        return _BODY_HEAD + b",".join(self.encoded) + tail
-
-
-class RowBatcher:
-    """Collects rows into batches whose rows body is at most max_bytes and max_rows. A row id seen twice in
-    the pending batch keeps its last value (one request must not upsert a row twice). A row too big on its
-    own has its longest text cells truncated with a marker until it fits (counted in `truncated_rows`).
-
-        for row in rows:
-            if (batch := batcher.add(row)) is not None: send(batch)
-        if (batch := batcher.flush()) is not None: send(batch)
-    """
-
-    def __init__(self, max_rows: int, max_bytes: int) -> None:
-        if max_rows < 1:
-            raise ValueError("max_rows must be at least 1")
-        if max_bytes < _BODY_OVERHEAD + 256:
-            raise ValueError(f"max_bytes must be at least {_BODY_OVERHEAD + 256}")
-        self.max_rows = max_rows
-        self.max_bytes = max_bytes
-        self.truncated_rows = 0
-        self._rows: list[Row] = []
-        self._encoded: list[bytes] = []
-        self._index: dict[str, int] = {}  # row_id -> position in the pending batch
-        self._size = _BODY_OVERHEAD
-
-    @property
-    def pending_rows(self) -> int:
-        return len(self._rows)
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._size if self._rows else 0
-
-    def add(self, row: Row) -> RowBatch | None:
-        """Queue a row; returns a batch when one is complete (at most one per call)."""
-        encoded = encode_row(row)
-        if len(encoded) + _BODY_OVERHEAD > self.max_bytes:
-            row, encoded = fit_row(row, self.max_bytes - _BODY_OVERHEAD)
-            self.truncated_rows += 1
-        position = self._index.get(row.row_id)
-        if (
-            position is not None
-            and self._size - len(self._encoded[position]) + len(encoded) <= self.max_bytes
-        ):
-            self._size += len(encoded) - len(self._encoded[position])
-            self._rows[position], self._encoded[position] = row, encoded
-            return None
-        done = None
-        if self._rows and self._size + 1 + len(encoded) > self.max_bytes:
-            done = self.flush()
-        self._append(row, encoded)
-        if len(self._rows) >= self.max_rows:
-            # a full batch leaves now; the one already cut above cannot also be full (it had fewer rows)
-            return done or self.flush()
-        return done
-
-    def _append(self, row: Row, encoded: bytes) -> None:
-        self._index[row.row_id] = len(self._rows)
-        self._size += len(encoded) + (1 if self._rows else 0)
-        self._rows.append(row)
-        self._encoded.append(encoded)
-
-    def flush(self) -> RowBatch | None:
-        """The pending rows as a batch (None when there are none)."""
-        if not self._rows:
-            return None
-        batch = RowBatch(tuple(self._rows), tuple(self._encoded))
-        self._rows, self._encoded, self._index, self._size = [], [], {}, _BODY_OVERHEAD
-        return batch
-
-
-def batch_rows(rows: Iterable[Row], max_rows: int, max_bytes: int) -> Iterator[RowBatch]:
-    """All rows in bounded batches (see RowBatcher)."""
-    batcher = RowBatcher(max_rows, max_bytes)
-    for row in rows:
-        batch = batcher.add(row)
-        if batch is not None:
-            yield batch
-    last = batcher.flush()
-    if last is not None:
-        yield last
 
 
 def fit_row(row: Row, max_row_bytes: int) -> tuple[Row, bytes]:

@@ -38,10 +38,9 @@ from destination_dust.tables import (
     MAX_DESCRIPTION_CHARS,
     MAX_TABLE_ID_LENGTH,
     Row,
-    RowBatcher,
     TableMapper,
     TableName,
-    batch_rows,
+    encode_row,
     fit_row,
     table_id_for,
     table_names,
@@ -529,51 +528,11 @@ def test_every_emitted_key_is_valid() -> None:
 # --- batching ---------------------------------------------------------------------------------------------
 
 
-def make_row(i: int, width: int = 100) -> Row:
-    return Row(f"r{i}", {"id": i, "text": "x" * width})
-
-
-def decode(body: bytes) -> list[dict[str, Any]]:
-    parsed = orjson.loads(body)
-    assert parsed["truncate"] is False
-    return list(parsed["rows"])
-
-
-def test_batches_respect_row_and_byte_limits() -> None:
-    rows = [make_row(i) for i in range(25)]
-    batches = list(batch_rows(rows, max_rows=10, max_bytes=100_000))
-    assert [len(b.rows) for b in batches] == [10, 10, 5]
-    small = list(batch_rows(rows, max_rows=500, max_bytes=1000))
-    assert all(len(b.body()) <= 1000 and b.size == len(b.body()) for b in small)
-    assert [r["row_id"] for b in small for r in decode(b.body())] == [f"r{i}" for i in range(25)]
-
-
-def test_truncate_body_variant() -> None:
-    batch = next(batch_rows([make_row(1)], 10, 10_000))
-    assert orjson.loads(batch.body(truncate=True))["truncate"] is True
-    assert len(batch.body(truncate=True)) == batch.size - 1
-
-
-def test_a_repeated_row_id_keeps_its_last_value_in_one_batch() -> None:
-    batcher = RowBatcher(max_rows=10, max_bytes=100_000)
-    for row in (Row("a", {"v": 1}), Row("b", {"v": 1}), Row("a", {"v": 2})):
-        assert batcher.add(row) is None
-    batch = batcher.flush()
-    assert batch is not None
-    assert decode(batch.body()) == [{"row_id": "a", "value": {"v": 2}}, {"row_id": "b", "value": {"v": 1}}]
-    assert batcher.flush() is None
-
-
 def test_an_oversized_row_is_truncated_not_dropped() -> None:
-    batcher = RowBatcher(max_rows=10, max_bytes=5_000)
-    batch = batcher.add(Row("big", {"title": "short", "body": "é" * 10_000, "n": 1}))
-    assert batch is None
-    batch = batcher.flush()
-    assert batch is not None and batch.size <= 5_000
-    (row,) = decode(batch.body())
-    assert row["value"]["title"] == "short" and row["value"]["n"] == 1
-    assert "truncated by Airbyte" in row["value"]["body"]
-    assert batcher.truncated_rows == 1
+    row, encoded = fit_row(Row("big", {"title": "short", "body": "é" * 10_000, "n": 1}), 5_000)
+    assert len(encoded) <= 5_000 and encoded == encode_row(row)
+    assert row.value["title"] == "short" and row.value["n"] == 1
+    assert "truncated by Airbyte" in str(row.value["body"])
 
 
 def test_fit_row_drops_cells_when_text_cannot_make_room() -> None:
@@ -582,44 +541,6 @@ def test_fit_row_drops_cells_when_text_cannot_make_room() -> None:
     assert len(encoded) <= 1_000 and 50 < len(fitted.value) < 100
     with pytest.raises(ValueError, match="cannot fit"):
         fit_row(Row("r" * 200, {}), 100)
-
-
-def test_10000_wide_rows_batch_under_900kb() -> None:
-    rows = [Row(str(i), {f"col_{c}": f"value {i} {c} " + "x" * 40 for c in range(40)}) for i in range(10_000)]
-    assert 1_800 < len(orjson.dumps({"row_id": "0", "value": rows[0].value})) < 2_600
-    batches = list(batch_rows(rows, max_rows=500, max_bytes=900_000))
-    assert sum(len(b.rows) for b in batches) == 10_000
-    for batch in batches:
-        body = batch.body()
-        assert len(body) <= 900_000 and len(body) == batch.size
-        assert len(decode(body)) <= 500
-
-
-@given(
-    widths=st.lists(st.integers(min_value=0, max_value=3_000), min_size=1, max_size=60),
-    max_rows=st.integers(min_value=1, max_value=20),
-    max_bytes=st.integers(min_value=400, max_value=8_000),
-)
-@settings(max_examples=200, deadline=None)
-def test_batches_never_exceed_their_limits(widths: list[int], max_rows: int, max_bytes: int) -> None:
-    rows = [Row(f"id{i % 7}", {"i": i, "t": "ü" * w}) for i, w in enumerate(widths)]
-    batches = list(batch_rows(rows, max_rows, max_bytes))
-    for batch in batches:
-        body = batch.body()
-        assert len(body) <= max_bytes and len(body) == batch.size
-        assert 1 <= len(decode(body)) <= max_rows
-    # the latest value of each row id is sent last
-    sent = [r for b in batches for r in decode(b.body())]
-    latest = {row.row_id: row.value["i"] for row in rows}
-    last_sent = {r["row_id"]: r["value"]["i"] for r in sent}
-    assert last_sent == latest
-
-
-def test_batcher_rejects_absurd_limits() -> None:
-    with pytest.raises(ValueError):
-        RowBatcher(0, 1_000)
-    with pytest.raises(ValueError):
-        RowBatcher(1, 10)
 
 
 # --- a realistic stream: the contacts fixture -------------------------------------------------------------
@@ -640,10 +561,9 @@ def test_the_contacts_fixture_maps_to_a_valid_rows_body() -> None:
     config, records = load_contacts()
     m = mapper(config)
     rows = [m.to_row(data) for data in records]
-    batches = list(batch_rows(rows, CONFIG.table_batch_max_rows, CONFIG.table_batch_max_bytes))
-    assert len(batches) == 1
-    sent = decode(batches[0].body())
-    assert [r["row_id"] for r in sent] == ["1", "2", "3", "4", "5"]  # ID 2 appears twice: the last one wins
+    latest = {row.row_id: row for row in rows}  # the sink keeps the last record of an id (ID 2 is sent twice)
+    sent = [orjson.loads(encode_row(row)) for row in latest.values()]
+    assert [r["row_id"] for r in sent] == ["1", "2", "3", "4", "5"]
     for row in sent:
         assert all(KEY_RE.match(k) for k in row["value"])
         assert all(is_valid_cell(cell) for cell in row["value"].values())
