@@ -262,13 +262,21 @@ class DustClient:
                     ) from None
                 self._wait(self._backoff_delay(attempt, failing_since, f"{what}: {type(exc).__name__}"))
                 continue
+            except BaseException:
+                if limiter is not None:
+                    limiter.give_back()  # never leak a slot: the next acquire would wait forever
+                raise
             status = response.status_code
             if 200 <= status < 300 or status in ok_statuses:
                 if limiter is not None:
                     limiter.on_success()
                 return response
-            if limiter is not None and status != 429:
-                limiter.on_unknown()  # Dust may have counted it (5xx happen after its rate check)
+            floor = 0.0  # after a 429: how long until our window frees
+            if limiter is not None:  # give the slot back before anything can raise
+                if status == 429:
+                    floor = limiter.on_rejected()  # Dust did not count it
+                else:
+                    limiter.on_unknown()  # Dust may have counted it (5xx happen after its rate check)
             answer = DustAnswer.of(response)
             if status not in RETRYABLE_STATUS or not retry or _is_final_500(answer):
                 raise classify(answer, what)
@@ -278,7 +286,6 @@ class DustClient:
             if time.monotonic() - failing_since >= self.config.retry_deadline_seconds:
                 raise _out_of_retries(answer, what, self.config.retry_deadline_seconds)
             if status == 429:
-                floor = limiter.on_rejected() if limiter is not None else 0.0
                 self._wait(self._backoff_delay(attempt, failing_since, f"{what}: 429", floor=floor))
             else:
                 self._wait(self._backoff_delay(attempt, failing_since, f"{what}: {status}"))

@@ -305,3 +305,24 @@ def test_the_limiter_mirrors_dusts_window_or_the_scaled_one(
     config = replace(CONFIG, document_upserts_per_minute=per_minute)
     client = DustClient(config, httpx.Client(transport=httpx.MockTransport(Script(httpx.Response(200)))))
     assert (client.limiter.limit, client.limiter.window) == (limit, seconds)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _error(429, "rate_limit_error"),
+        _error(503),
+        _error(400, "invalid_request_error"),
+        httpx.ConnectError("x"),
+    ],
+    ids=["429-past-deadline", "503-past-deadline", "400", "connect-past-deadline"],
+)
+def test_a_failed_upsert_never_keeps_a_limiter_slot(
+    answer: httpx.Response | Exception, fake_time: FakeTime
+) -> None:
+    """A slot kept by a request that gave up would make every later acquire wait forever."""
+    limiter = SlidingWindowLimiter(1, 60.0, clock=lambda: fake_time.now, sleep=fake_time.sleep)
+    client = _client(Script(answer), fake_time, replace(CONFIG, retry_deadline_seconds=5.0), limiter=limiter)
+    with pytest.raises(Exception):  # noqa: B017 - which error is tested elsewhere
+        client.upsert_document("d", DOC)
+    assert limiter._pending == 0
