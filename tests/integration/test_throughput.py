@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from dust_emulator.testing import EmulatorProcess, running_emulator
 from tests.helpers import (
     CliResult,
     catalog,
@@ -19,8 +21,6 @@ from tests.helpers import (
     stream_state,
     write_json,
 )
-
-from dust_emulator.testing import EmulatorProcess, running_emulator
 
 WINDOW_ENV = {"DESTINATION_DUST_RATE_WINDOW_SECONDS": "2"}  # our window mirrors the emulator's 2 s
 
