@@ -93,7 +93,9 @@ def test_unknown_data_source_is_404(dust: DustTarget) -> None:
 
 def test_data_source_in_another_space_is_404(dust: DustTarget) -> None:
     if dust.emulator is not None:  # stage a second space (real Dust workspaces usually have one already)
-        created = dust.emulator.control.post(f"/workspaces/{dust.workspace_id}/spaces", json={"name": "Other"})
+        created = dust.emulator.control.post(
+            f"/workspaces/{dust.workspace_id}/spaces", json={"name": "Other"}
+        )
         assert created.status_code == 201, created.text
     with dust.client() as client:
         spaces = [s["sId"] for s in client.get("/spaces").json()["spaces"] if s["sId"] != dust.space_id]
