@@ -412,6 +412,22 @@ def to_any(value: Any) -> Cell | Coerced:
     return scalar_text(value)
 
 
+# Values of these types are their own cell in a column of the Kind, with two exceptions that the hot path
+# (`TableMapper.encode`) detects on the encoded row instead of testing every value: a string with a NUL or a
+# lone surrogate (orjson escapes the first as \u0000 and refuses the second) and an integer beyond 2^53
+# (refused under orjson's 53-bit option). Floats are not listed: orjson writes NaN as null without a word.
+PASSTHROUGH: dict[Kind, frozenset[type]] = {
+    Kind.INTEGER: frozenset({int, type(None)}),
+    Kind.NUMBER: frozenset({int, type(None)}),
+    Kind.BOOLEAN: frozenset({bool, type(None)}),
+    Kind.DATETIME: frozenset({type(None)}),
+    Kind.DATE: frozenset({type(None)}),
+    Kind.STRING: frozenset({str, type(None)}),
+    Kind.JSON: frozenset({str, type(None)}),
+    Kind.ANY: frozenset({str, int, bool, type(None)}),
+}
+
+
 def converter_for(kind: Kind) -> Converter:
     """The converter a column of this Kind uses for every value (picked once per column, not per cell)."""
     if kind is Kind.INTEGER:

@@ -64,6 +64,20 @@ def key_part(value: Any) -> str:
     return escape(str(value))
 
 
+_PLAIN_INT_LIMIT = 10**18  # str() of a smaller non-negative int is digits only, well under MAX_ID_LENGTH
+
+
+def plain_key_part(value: Any) -> str | None:
+    """`row_id([value], ...)` for the commonest key values, cheaply: a non-negative int below 10^18, or a
+    non-empty ASCII alphanumeric string of at most MAX_ID_LENGTH characters (nothing to escape or shorten).
+    None for any other value: then take the general path."""
+    if type(value) is int:
+        return str(value) if 0 <= value < _PLAIN_INT_LIMIT else None
+    if type(value) is str and value.isalnum() and value.isascii() and len(value) <= MAX_ID_LENGTH:
+        return value
+    return None
+
+
 def _int_text(value: int) -> str:
     """Decimal digits (`-` escaped), or `~x<hex>` past Python's 4,300-digit str() limit (`~` never comes out
     of escape(), so this cannot meet a string key)."""

@@ -36,7 +36,7 @@ from destination_dust.errors import DustRequestError
 from destination_dust.pipeline import Pipeline
 from destination_dust.seen import SeenStore
 from destination_dust.sweep import generation_of, generation_tag, sweep_documents, sweep_rows, sweep_rule
-from destination_dust.tables import TableMapper, encode_row, fit_row
+from destination_dust.tables import Row, TableMapper, fit_row
 
 logger = logging.getLogger(__name__)
 
@@ -364,18 +364,18 @@ class TableSink(StreamSink):
             self._drop_buffered(row_id)
             self._deletes.add(row_id)
         else:
-            row = self.mapper.to_row(data)
-            if not self._admit(row.row_id, data):
+            row_id, value, encoded = self.mapper.encode(data)
+            if not self._admit(row_id, data):
                 return
-            encoded = encode_row(row)
             if len(encoded) + 1 > self._max_bytes:
-                row, encoded = fit_row(row, self._max_bytes - 1)
+                _, encoded = fit_row(Row(row_id, value), self._max_bytes - 1)
                 self.ctx.stats.add(truncated=1)
             if self._rows_bytes + len(encoded) + 1 > self._max_bytes:
                 self.flush()
-            self._drop_buffered(row.row_id)
-            self._deletes.discard(row.row_id)
-            self._rows[row.row_id] = encoded
+            self._drop_buffered(row_id)
+            if self._deletes:
+                self._deletes.discard(row_id)
+            self._rows[row_id] = encoded
             self._rows_bytes += len(encoded) + 1
         self._records += 1  # after any flush above, so superseded counts stay exact
         if len(self._rows) + len(self._deletes) >= self.ctx.config.table_batch_max_rows:
