@@ -264,7 +264,7 @@ class TableMapper:
                 value[name] = raw
                 continue
             cell = convert(raw)
-            if type(cell) is Coerced:
+            if isinstance(cell, Coerced):
                 coerced.append(name)
                 value[name] = cell.value
             else:

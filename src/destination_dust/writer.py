@@ -49,6 +49,10 @@ class Writer:
         self.counter = RecordCounter()
         self.seen = SeenStore()  # ids sent by this sync, on disk (overwrite/refresh sweeps, dedup by cursor)
         self.sinks = self._make_sinks()
+        # the record hot path looks sinks up by the record's own (namespace, stream) strings: no StreamKey
+        self._sink_by_names: dict[tuple[Any, Any], StreamSink] = {
+            (key.namespace, key.name): sink for key, sink in self.sinks.items()
+        }
         self._unknown_streams: set[StreamKey] = set()
         # logs on a timer, so progress shows while stdin is idle or the pipeline drains
         self.progress = Progress(self.stats, self.pipeline, self.gate, self.client, logger.info)
@@ -99,9 +103,28 @@ class Writer:
     def _stream_key(self, body: Any) -> StreamKey | None:
         if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
             return None
-        return StreamKey(body.get("namespace") or None, body["stream"])
+        namespace = body.get("namespace") or None
+        if namespace is not None and not isinstance(namespace, str):
+            return None
+        return StreamKey(namespace, body["stream"])
 
     def _on_record(self, record: Any) -> None:
+        if type(record) is dict:  # the common case, in as few steps as possible
+            try:
+                sink = self._sink_by_names.get((record.get("namespace") or None, record.get("stream")))
+            except TypeError:  # an unhashable namespace or stream: the slow path reports it
+                sink = None
+            data = record.get("data")
+            if sink is not None and type(data) is dict:
+                self.stats.read += 1  # only this (the reader) thread writes `read`: no lock on the hot path
+                emitted_at = record.get("emitted_at")
+                sink.add(data, emitted_at if type(emitted_at) is int else None)
+                self.counter.record(sink.stream.key)
+                return
+        self._on_odd_record(record)
+
+    def _on_odd_record(self, record: Any) -> None:
+        """A record of an unknown stream, without a data object, or not an object at all."""
         key = self._stream_key(record)
         sink = self.sinks.get(key) if key else None
         self.stats.read += 1  # only this (the reader) thread writes `read`: no lock on the hot path
@@ -147,7 +170,10 @@ class Writer:
     def _stream_key_of_descriptor(self, descriptor: Any) -> StreamKey | None:
         if not isinstance(descriptor, dict) or not isinstance(descriptor.get("name"), str):
             return None
-        return StreamKey(descriptor.get("namespace") or None, descriptor["name"])
+        namespace = descriptor.get("namespace") or None
+        if namespace is not None and not isinstance(namespace, str):
+            return None
+        return StreamKey(namespace, descriptor["name"])
 
     def _on_trace(self, trace: Any) -> None:
         if not isinstance(trace, dict) or trace.get("type") != "STREAM_STATUS":

@@ -138,3 +138,16 @@ def test_odd_key_values_do_not_crash() -> None:
     keys = [10**5000, -(10**5000), "\ud800", {"a": ["\udfff"]}, float("nan"), 1e300]
     produced = {ids.document_id(stream, [key], {}) for key in keys}
     assert len(produced) == len(keys)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(KEY_VALUE, st.booleans(), st.floats(), st.integers(min_value=-5, max_value=10**19)))
+def test_plain_key_part_is_the_general_row_id_when_it_answers(value: Any) -> None:
+    plain = ids.plain_key_part(value)
+    assert plain is None or plain == ids.row_id([value], {})
+
+
+def test_plain_key_part_answers_for_the_common_keys() -> None:
+    assert ids.plain_key_part(42) == "42" and ids.plain_key_part("abc123") == "abc123"
+    assert ids.plain_key_part(-1) is None and ids.plain_key_part("a-b") is None
+    assert ids.plain_key_part(True) is None and ids.plain_key_part("") is None

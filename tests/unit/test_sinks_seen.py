@@ -29,6 +29,21 @@ def test_ids_are_kept_per_stream_on_disk(store: SeenStore, monkeypatch: pytest.M
     assert store.path is not None and (store.path / "seen.sqlite3").stat().st_size > 0
 
 
+def test_ids_added_after_the_first_lookup_are_found(
+    store: SeenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seen_module, "PENDING_MAX", 3)
+    ids = store.stream("s")
+    for i in range(10):
+        ids.add(f"a{i}")
+    assert ids.contains_many(["a0", "a9", "b0"]) == {"a0", "a9"}  # builds the index
+    for i in range(10):
+        ids.add(f"b{i}")
+    ids.add("a0")  # sent twice: counted once
+    assert ids.contains_many([f"b{i}" for i in range(12)]) == {f"b{i}" for i in range(10)}
+    assert len(ids) == 20
+
+
 def test_contains_many_handles_more_ids_than_sqlite_variables(store: SeenStore) -> None:
     ids = store.stream("s")
     for i in range(0, 3000, 3):

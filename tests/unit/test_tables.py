@@ -598,3 +598,59 @@ def test_the_contacts_fixture_is_stable_across_runs() -> None:
     assert [first.to_row(r) for r in records] == [second.to_row(r) for r in records]
     assert first.table_body() == second.table_body()
     assert not math.isnan(first.revision)
+
+
+# --- the hot path (`TableMapper.encode`) agrees with `to_row` + `encode_row` ---------------------------------
+
+# values that the fast path takes as they are, and the ones it must catch on the encoded row
+TRICKY_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        ["", "\x00", "a\x00b", "\ud800", "x\udfff", "\\u0000", "é日🧮", " 12 ", "true", "2024-01-02"]
+    ),
+)
+CELL_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.sampled_from([2**53, 2**53 + 1, -(2**53), -(2**53) - 1, 2**53 - 1, 0, -1]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    TRICKY_TEXT,
+    st.lists(st.one_of(st.integers(), TRICKY_TEXT), max_size=3),
+    st.dictionaries(TRICKY_TEXT, st.one_of(st.integers(), TRICKY_TEXT), max_size=3),
+)
+DECLARED = {
+    "i": {"type": "integer"},
+    "n": {"type": "number"},
+    "b": {"type": "boolean"},
+    "t": {"type": "string", "format": "date-time"},
+    "d": {"type": "string", "format": "date"},
+    "s": {"type": "string"},
+    "o": {"type": "object"},
+    "u": {},
+}
+FIELD = st.sampled_from([*DECLARED, "new", "New Field", "x\x00y"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.dictionaries(FIELD, CELL_VALUE, max_size=8), min_size=1, max_size=6), st.booleans())
+def test_encode_gives_what_to_row_and_encode_row_give(records: list[dict[str, Any]], keyed: bool) -> None:
+    config = stream(DECLARED, primary_key=(("i",),) if keyed else ())
+    fast, exact = mapper(config), mapper(config)
+    for data in records:
+        row_id, value, encoded = fast.encode(data)
+        row = exact.to_row(data)
+        assert (row_id, value) == (row.row_id, row.value)
+        assert encoded == encode_row(row)
+        assert all(is_valid_cell(cell) for cell in value.values())
+    assert fast.coercions == exact.coercions
+    assert fast.columns == exact.columns
+
+
+def test_encode_converts_the_values_it_cannot_take_as_they_are() -> None:
+    m = mapper(stream({"s": {"type": "string"}, "i": {"type": "integer"}}))
+    _, value, encoded = m.encode({"s": "a\x00b\ud800", "i": 2**60, "new": 2**53 + 1})
+    assert value == {"s": "ab", "i": str(2**60), "new": str(2**53 + 1)}
+    assert b"\\u0000" not in encoded and m.coercions == {"i": 1, "new": 1}
+    _, value, _ = m.encode({"s": "a literal \\u0000 is text", "i": 7})  # a false alarm: same cells
+    assert value == {"s": "a literal \\u0000 is text", "i": 7}
