@@ -398,11 +398,15 @@ def to_text(value: Any) -> Cell | Coerced:
         return clean_text(value)
     if value is None:
         return None
+    if type(value) is dict or type(value) is list:  # nested objects: common, and the last case below
+        return json_text(value)
     return scalar_text(value)
 
 
 def to_any(value: Any) -> Cell | Coerced:
     """Undeclared columns: the natural cell for each JSON value."""
+    if type(value) is dict or type(value) is list:  # nested objects: common, and scalar_text's last case
+        return json_text(value)
     if value is None or isinstance(value, (bool, str)):
         return clean_text(value) if isinstance(value, str) else value
     if isinstance(value, int):
