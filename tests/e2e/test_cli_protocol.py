@@ -277,6 +277,22 @@ def test_records_of_streams_not_in_the_catalog_are_skipped_with_one_warning(
     assert [d["document_id"] for d in emulator.documents()] == ["users-1"]
 
 
+def test_a_namespace_that_is_not_text_is_an_unknown_stream_not_a_crash(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    odd = []
+    for namespace in ([1], {"a": 1}):
+        message = record("users", {"id": 1})
+        message["record"]["namespace"] = namespace
+        odd.append(message)
+    stdin = jsonl([*odd, record("users", {"id": 2}), stream_state("users", {"n": 1})])
+    stdin += b'{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"users","namespace":[1]}}}}\n'
+    result = run_cli(["write", *_files(tmp_path, _config(emulator), catalog(USERS))], stdin)
+    assert result.returncode == 0, result.stderr
+    assert len(result.states) == 2
+    assert [d["document_id"] for d in emulator.documents()] == ["users-2"]
+
+
 def test_garbage_lines_are_skipped_without_echoing_them(emulator: EmulatorProcess, tmp_path: Path) -> None:
     secret_text = "customer-ssn-123-45-6789"
     stdin = b"\n".join([b"", secret_text.encode(), b'{"type":"BOGUS"}', b"[1,2]"]) + b"\n"
