@@ -15,8 +15,13 @@ one core of emulator sustains when the clients are elsewhere.
 uses a minimal keep-alive HTTP/1.1 socket client that costs far less CPU, so more of the machine is
 left to the emulator.
 
+``--columns 16`` sends rows shaped like the connector's tables benchmark (bench scenario 4b: a
+source-faker-like ``users`` record plus Airbyte's meta columns) instead of the default 6 columns;
+``--only rows`` (or ``documents``) runs one workload.
+
 Usage: ``.venv/bin/python bench/emulator_bench.py [--seconds 5] [--processes 2] [--threads 4]
-[--client httpx|raw] [--db PATH|:memory:]``. Not a test: figures go to docs/emulator.md.
+[--client httpx|raw] [--db PATH|:memory:] [--columns 6|16] [--only documents|rows]``. Not a test:
+figures go to docs/emulator.md.
 """
 
 from __future__ import annotations
@@ -121,8 +126,8 @@ def _run_threads(run: Any, threads: int) -> None:
         thread.join()
 
 
-def _doc_worker(args: tuple[dict[str, Any], int, float, int, str]) -> tuple[int, float]:
-    config, threads, seconds, worker, client_kind = args
+def _doc_worker(args: tuple[dict[str, Any], int, float, int, str, int]) -> tuple[int, float]:
+    config, threads, seconds, worker, client_kind, _ = args
     base = (
         f"/api/v1/w/{config['workspace_id']}/spaces/{config['space_id']}"
         f"/data_sources/{config['data_source_id']}/documents"
@@ -155,28 +160,53 @@ def _doc_worker(args: tuple[dict[str, Any], int, float, int, str]) -> tuple[int,
     return sum(done), time.monotonic() - started
 
 
-def _row_batch(worker: int, batch: int) -> dict[str, Any]:
+WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet")
+
+
+def _small_value(n: int) -> dict[str, Any]:
+    return {
+        "id": n,
+        "name": f"user {n}",
+        "score": n * 0.5,
+        "active": n % 2 == 0,
+        "created_at": {"type": "datetime", "epoch": 1_700_000_000_000 + n},
+        "team": "blue",
+    }
+
+
+def _wide_value(n: int) -> dict[str, Any]:
+    """16 columns, like a bench/gen.py ``users`` record once the connector has converted it."""
+    return {
+        "id": n,
+        "name": f"User {n}",
+        "email": f"user{n}@example.com",
+        "age": 18 + n % 60,
+        "title": "Dr." if n % 7 == 0 else "Mx.",
+        "occupation": WORDS[n % len(WORDS)],
+        "address": f'{{"city":"{WORDS[(n * 3) % len(WORDS)].title()}","postal_code":"{n % 99999:05d}"}}',
+        "bio": f"user {n}: " + " ".join(WORDS[(n + k) % len(WORDS)] for k in range(30)),
+        "created_at": {"type": "datetime", "epoch": 1_704_103_200_000 + n * 1000},
+        "updated_at": {"type": "datetime", "epoch": 1_706_785_200_000 + n * 1000},
+        "score": n * 0.25,
+        "active": n % 2 == 0,
+        "deleted_at": None,
+        "_airbyte_raw_id": f"0d9c8e2a-{n:08x}-4a1b-9c3d-5e6f7a8b9c0d",
+        "_airbyte_extracted_at": {"type": "datetime", "epoch": 1_700_000_000_000},
+        "_airbyte_generation_id": 0,
+    }
+
+
+def _row_batch(worker: int, batch: int, columns: int) -> dict[str, Any]:
+    make_value = _wide_value if columns == 16 else _small_value
     rows = []
     for i in range(ROWS_PER_BATCH):
         n = batch * ROWS_PER_BATCH + i
-        rows.append(
-            {
-                "row_id": f"{worker}-{n}",
-                "value": {
-                    "id": n,
-                    "name": f"user {n}",
-                    "score": n * 0.5,
-                    "active": n % 2 == 0,
-                    "created_at": {"type": "datetime", "epoch": 1_700_000_000_000 + n},
-                    "team": "blue",
-                },
-            }
-        )
+        rows.append({"row_id": f"{worker}-{n}", "value": make_value(n)})
     return {"rows": rows}
 
 
-def _rows_worker(args: tuple[dict[str, Any], int, float, int, str]) -> tuple[int, float]:
-    config, threads, seconds, worker, client_kind = args
+def _rows_worker(args: tuple[dict[str, Any], int, float, int, str, int]) -> tuple[int, float]:
+    config, threads, seconds, worker, client_kind, columns = args
     tables = (
         f"/api/v1/w/{config['workspace_id']}/spaces/{config['space_id']}"
         f"/data_sources/{config['data_source_id']}/tables"
@@ -184,7 +214,7 @@ def _rows_worker(args: tuple[dict[str, Any], int, float, int, str]) -> tuple[int
     done = [0] * threads
 
     # Bodies are built before the clock runs: the client's JSON encoding must not be what we time.
-    bodies = [orjson.dumps(_row_batch(worker, batch)) for batch in range(PREBUILT_BATCHES)]
+    bodies = [orjson.dumps(_row_batch(worker, batch, columns)) for batch in range(PREBUILT_BATCHES)]
     started = time.monotonic()
     deadline = started + seconds
 
@@ -213,7 +243,7 @@ def _rows_worker(args: tuple[dict[str, Any], int, float, int, str]) -> tuple[int
 def _drive(
     worker: Any, config: dict[str, Any], args: argparse.Namespace, server_pid: int
 ) -> tuple[int, float, float]:
-    jobs = [(config, args.threads, args.seconds, w, args.client) for w in range(args.processes)]
+    jobs = [(config, args.threads, args.seconds, w, args.client, args.columns) for w in range(args.processes)]
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
         pool.map(_noop, range(args.processes))  # start the workers before the clock runs
         cpu_before = _process_cpu_seconds(server_pid)
@@ -233,22 +263,31 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--client", choices=("httpx", "raw"), default="httpx")
     parser.add_argument("--db", default=None, help="SQLite file (default: a temporary file) or :memory:")
+    parser.add_argument("--columns", type=int, choices=(6, 16), default=6, help="columns per row")
+    parser.add_argument("--only", choices=("documents", "rows"), default=None)
     args = parser.parse_args()
 
     with EmulatorProcess(db_path=args.db, rate_limit=0) as emulator:
         assert emulator.process is not None
         pid, config = emulator.process.pid, emulator.config
         setup = f"{args.processes} processes x {args.threads} threads, {args.client} client"
-        docs, elapsed, cpu = _drive(_doc_worker, config, args, pid)
-        print(f"documents: {docs / elapsed:,.0f} upserts/s wall ({docs} in {elapsed:.1f}s, {setup})")
-        upsert_ms = 1000 * cpu / max(docs, 1)
-        print(f"  emulator CPU {upsert_ms:.2f} ms/upsert = capacity {docs / max(cpu, 1e-9):,.0f}/s")
-        rows, elapsed, cpu = _drive(_rows_worker, config, args, pid)
-        print(
-            f"rows: {rows / elapsed:,.0f} rows/s wall ({rows} in {elapsed:.1f}s, batches of {ROWS_PER_BATCH})"
-        )
-        batch_ms = 1000 * cpu * ROWS_PER_BATCH / max(rows, 1)
-        print(f"  emulator CPU {batch_ms:.2f} ms/batch = capacity {rows / max(cpu, 1e-9):,.0f} rows/s")
+        if args.only in (None, "documents"):
+            docs, elapsed, cpu = _drive(_doc_worker, config, args, pid)
+            print(f"documents: {docs / elapsed:,.0f} upserts/s wall ({docs} in {elapsed:.1f}s, {setup})")
+            upsert_ms = 1000 * cpu / max(docs, 1)
+            print(f"  emulator CPU {upsert_ms:.2f} ms/upsert = capacity {docs / max(cpu, 1e-9):,.0f}/s")
+        if args.only in (None, "rows"):
+            rows, elapsed, cpu = _drive(_rows_worker, config, args, pid)
+            print(
+                f"rows: {rows / elapsed:,.0f} rows/s wall ({rows} in {elapsed:.1f}s,"
+                f" batches of {ROWS_PER_BATCH} x {args.columns} columns, {setup})"
+            )
+            batch_ms = 1000 * cpu * ROWS_PER_BATCH / max(rows, 1)
+            row_us = 1e6 * cpu / max(rows, 1)
+            print(
+                f"  emulator CPU {batch_ms:.2f} ms/batch, {row_us:.1f} us/row"
+                f" = capacity {rows / max(cpu, 1e-9):,.0f} rows/s"
+            )
     return 0
 
 

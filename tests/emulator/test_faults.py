@@ -4,6 +4,7 @@ to a client like the real failure (a reset is a transport error, a slow answer a
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -71,6 +72,24 @@ def test_latency_is_added(emulator: EmulatorProcess) -> None:
         started = time.monotonic()
         assert client.get("/spaces").status_code == 200
         assert time.monotonic() - started >= 0.15
+
+
+def test_latency_of_concurrent_requests_overlaps(emulator: EmulatorProcess) -> None:
+    """The latency is an async sleep: 8 requests in flight at 200 ms take ~200 ms, not 1.6 s."""
+    emulator.set_faults(latency_ms=200)
+    clients = [emulator.api_client() for _ in range(8)]
+    try:
+        for client in clients:  # connect first: the timing must not include 8 TCP handshakes
+            assert client.get("/spaces").status_code == 200
+        with ThreadPoolExecutor(8) as pool:
+            started = time.monotonic()
+            statuses = list(pool.map(lambda client: client.get("/spaces").status_code, clients))
+            elapsed = time.monotonic() - started
+    finally:
+        for client in clients:
+            client.close()
+    assert statuses == [200] * 8
+    assert 0.2 <= elapsed < 0.8
 
 
 def test_bursts_of_429_and_quota_errors_hit_document_posts_only(emulator: EmulatorProcess) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable
 
+import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dust_emulator import schema
+from dust_emulator import rowbatch, schema
 from dust_emulator.errors import DustApiError, InvalidCell
 from dust_emulator.jsvalues import clean_timestamp, js_key_order, js_number, rust_number_text, utf16_len
 from dust_emulator.source_url import InvalidUrl, standardize_source_url
@@ -60,8 +63,12 @@ def test_merge_widens_and_appends_and_resurrects_given_up_values() -> None:
 
 def test_truncate_rebuilds_from_the_batch() -> None:
     cached = schema.from_values([{"a": "x", "b": 1}])
-    assert schema.next_schema(cached, [{"a": 1}], truncate=True) == schema.from_values([{"a": 1}])
-    assert [c["value_type"] for c in schema.next_schema(cached, [{"a": 1}], truncate=False)] == [
+    assert schema.next_schema(cached, schema.from_values([{"a": 1}]), truncate=True) == schema.from_values(
+        [{"a": 1}]
+    )
+    assert [
+        c["value_type"] for c in schema.next_schema(cached, schema.from_values([{"a": 1}]), truncate=False)
+    ] == [
         "text",
         "int",
     ]
@@ -216,13 +223,13 @@ def _naive_from_rows(rows: list[dict[str, object]]) -> list[schema.Column]:
         for key, cell in value.items():
             if cell is None:
                 continue
-            kind = schema._TYPE_NAMES[type(cell)]
-            text = schema._text(cell, kind)
+            kind = schema.TYPE_NAMES[type(cell)]
+            text = schema.render(cell, kind)
             if key not in columns:
                 columns[key] = {"name": key, "value_type": kind, "possible_values": []}
             else:
-                columns[key]["value_type"] = schema._widen(columns[key]["value_type"], kind)
-            schema._accumulate(columns[key], text)
+                columns[key]["value_type"] = schema.widen(columns[key]["value_type"], kind)
+            schema.accumulate(columns[key], text)
     return list(columns.values())
 
 
@@ -239,3 +246,159 @@ _cells = st.one_of(
 @given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), _cells, max_size=4), max_size=60))
 def test_optimised_inference_matches_cell_by_cell_core(rows: list[dict[str, object]]) -> None:
     assert schema.from_values(rows) == _naive_from_rows(rows)
+
+
+# ---- the rows fast path (rowbatch) against the reference (rows_body + from_values) ---------------
+
+_KEYS = ["a", "b", "c_1", "d"]
+_fast_cells = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 40),
+    st.sampled_from([2**53, 2**53 + 1, -(2**60), 2**63, 2**70]),
+    st.sampled_from([0.5, 1.25, -2.5, 1e20, 3.0, -0.0, 0.0, 1e300, 2.0**63]),
+    st.text(alphabet="abcé\"'", max_size=12),
+    st.text(alphabet="xy", min_size=30, max_size=34),
+    st.builds(lambda s: {"type": "datetime", "epoch": s}, st.integers(0, 40_000_000)),
+    st.sampled_from(
+        [
+            {"type": "datetime", "epoch": 1.5},
+            {"type": "datetime", "epoch": 2.0},
+            {"type": "datetime", "epoch": 10**20},
+            {"type": "datetime", "epoch": -(2**60)},
+            {"type": "datetime", "epoch": 5, "extra": 1},
+            {"epoch": 5, "type": "datetime"},
+            {"type": "date", "epoch": 5},
+            {"type": ["datetime"], "epoch": 5},
+            {"type": "datetime", "epoch": True},
+            {"type": "datetime"},
+            {},
+            [1],
+        ]
+    ),
+)
+
+
+@st.composite
+def _rows_bodies(draw: st.DrawFn) -> object:
+    """Mostly batches the fast path takes (same keys in every row), some it must hand back."""
+    clean = draw(st.integers(0, 9)) < 6  # no malformed row, key or cell anywhere
+    keys = draw(st.lists(st.sampled_from([*_KEYS, "B", "7", ""]), min_size=1, max_size=4, unique=True))
+    if clean or draw(st.integers(0, 4)):
+        keys = [key for key in keys if key in _KEYS] or ["a"]
+    kinds = ["int", "float", "text", "datetime", "mixed", "mixed"] + ([] if clean else ["odd"])
+    column_cells = {key: draw(st.sampled_from(kinds)) for key in keys}
+    epochs = st.one_of(
+        st.integers(0, 40_000_000),
+        st.sampled_from([schema.MIN_EPOCH_MS, schema.MAX_EPOCH_MS, schema.MAX_EPOCH_MS + 1, -(2**53)]),
+    )
+    by_kind = {
+        "int": st.one_of(st.none(), st.integers(-(2**54), 2**54), st.integers(0, 20)),
+        "float": st.one_of(st.none(), st.sampled_from([0.5, 1.0, -0.0, 2.25, 1e16, 1e300])),
+        "text": st.one_of(st.none(), st.sampled_from(["x", "y", "z" * 40]), st.text(max_size=5)),
+        "datetime": st.one_of(st.none(), st.builds(lambda s: {"type": "datetime", "epoch": s}, epochs)),
+        "mixed": st.one_of(
+            st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.5, 1.0]), st.text("ab")
+        ),
+        "odd": _fast_cells,
+    }
+    rows = []
+    for index in range(draw(st.integers(0, 40))):
+        row_keys = list(keys)
+        if draw(st.integers(0, 30)) == 0:
+            row_keys = draw(st.permutations(keys))
+        if not clean and draw(st.integers(0, 40)) == 0:
+            row_keys = row_keys[:-1]
+        value = {key: draw(by_kind[column_cells[key]]) for key in row_keys}
+        row: object = {"row_id": str(draw(st.integers(0, 20))) if index % 7 else f"r{index}", "value": value}
+        if not clean and draw(st.integers(0, 60)) == 0:
+            row = draw(st.sampled_from([{"row_id": 1, "value": {}}, {"value": {}}, {"row_id": "x"}, [], "x"]))
+        rows.append(row)
+    body: dict[str, object] = {"rows": rows}
+    truncate = draw(st.sampled_from([True, False, "missing"] + ([] if clean else [None, "yes"])))
+    if truncate != "missing":
+        body["truncate"] = truncate
+    return body
+
+
+def _outcome(
+    parse: Callable[[object], tuple[list[str], list[dict[str, object]], bool, Callable[[], object]]],
+    body: object,
+) -> object:
+    try:
+        row_ids, values, truncate, infer = parse(copy.deepcopy(body))
+    except DustApiError as error:
+        return ("error", error.status, error.body())
+    try:
+        inferred = infer()
+    except InvalidCell:
+        inferred = "InvalidCell"
+    # orjson bytes: 1 and 1.0 compare equal in Python but not once stored.
+    return (row_ids, orjson.dumps(values), truncate, inferred)
+
+
+def _reference(body: object) -> tuple[list[str], list[dict[str, object]], bool, Callable[[], object]]:
+    rows, truncate = rows_body(body)
+    values = [value for _, value in rows]
+    return [row_id for row_id, _ in rows], values, truncate, lambda: schema.from_values(values)
+
+
+def _fast(body: object) -> tuple[list[str], list[dict[str, object]], bool, Callable[[], object]]:
+    batch = rowbatch.parse(body)
+    return batch.row_ids, batch.values, batch.truncate, batch.infer
+
+
+@settings(max_examples=400, deadline=None)
+@given(_rows_bodies())
+def test_rows_fast_path_matches_the_reference(body: object) -> None:
+    assert _outcome(_fast, body) == _outcome(_reference, body)
+
+
+def test_a_typical_batch_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rowbatch.validation, "rows_body", lambda raw: pytest.fail("reference path used"))
+    rows = [
+        {
+            "row_id": str(n),
+            "value": {
+                "id": n,
+                "score": n * 0.5,
+                "name": f"user {n}" if n % 3 else None,
+                "ok": n % 2 == 0,
+                "at": {"type": "datetime", "epoch": 1_700_000_000_000 + n * 1000},
+            },
+        }
+        for n in range(40)
+    ]
+    batch = rowbatch.parse({"rows": rows, "truncate": True})
+    assert batch.truncate is True and batch.row_ids[:2] == ["0", "1"]
+    assert batch.values[2] == {
+        "id": 2,
+        "score": 1,
+        "name": "user 2",
+        "ok": True,
+        "at": rows[2]["value"]["at"],
+    }
+    assert type(batch.values[2]["score"]) is int
+    assert [(c["name"], c["value_type"]) for c in batch.infer()] == [
+        ("id", "int"),
+        ("score", "float"),
+        ("ok", "bool"),
+        ("at", "datetime"),
+        ("name", "text"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # a and b first appear in the second row, whose key order (b, a) decides their order
+        [{"a": None, "b": None, "c": 1}, {"b": 1, "a": 2, "c": 3}],
+        # more than 16 distinct values settled from the first cells; an epoch past year 9999
+        [{"a": n, "d": {"type": "datetime", "epoch": n * 1000}} for n in range(100)],
+        [{"a": n, "d": {"type": "datetime", "epoch": schema.MAX_EPOCH_MS + n}} for n in range(40)],
+        [{"a": 1.0, "b": 2**60}, {"a": 1.5, "b": 3}],
+    ],
+)
+def test_rows_fast_path_matches_the_reference_on(rows: list[dict[str, object]]) -> None:
+    body = {"rows": [{"row_id": str(n), "value": value} for n, value in enumerate(rows)]}
+    assert _outcome(_fast, body) == _outcome(_reference, body)
