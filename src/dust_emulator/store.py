@@ -106,10 +106,6 @@ class Store:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        # 16 KiB pages (new databases only; an existing file keeps its page size): a 500-row batch
-        # of wide rows is ~350 KB, and WAL commits and checkpoints cost a few syscalls per page,
-        # so bigger pages cut the CPU of row upserts by ~10% (document upserts cost a few % more).
-        self._db.execute("PRAGMA page_size=16384")
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL + WAL survives a process crash; only an OS crash can lose the last commits.
