@@ -49,7 +49,7 @@ class DustConfig:
     timestamp_field: str | None = None
     tag_fields: tuple[str, ...] = ()
     max_document_size_mb: float = 2.0
-    table_batch_max_rows: int = 500
+    table_batch_max_rows: int = 2000
     table_batch_max_bytes: int = 900_000
     document_upserts_per_minute: int = 120
     max_concurrent_requests: int = 8
