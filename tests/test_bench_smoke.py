@@ -25,3 +25,11 @@ def test_quick_bench_produces_the_table() -> None:
     landed = re.search(r"\((\d+)/(\d+) landed\)", rows[0].ours)
     assert landed is not None and landed.group(1) == landed.group(2)  # every record of the rate-limited run
     assert rows[0].n429 == 0
+
+
+def test_reader_cost_measures_the_writer_against_the_bare_parse() -> None:
+    from bench.reader_cost import measure
+
+    result = measure(2_000)
+    assert result["records"] == 2_000
+    assert 0 < result["parse_us"] < result["writer_us"]  # the reader parses every line, then does more
