@@ -11,8 +11,8 @@ as the process). Writes are buffered in memory per stream (`PENDING_MAX` entries
 `executemany`; lookups read the buffer first. One connection behind one lock: the reader thread adds, a
 worker thread running a sweep reads.
 
-"Sent" ids are kept as their 64-bit `hash()` in an append-only table with no index: adding costs ~1 us an
-id on the reader thread (a keyed table of the id texts cost ~3 us, a fifth of a tables sync's CPU). The index
+"Sent" ids are kept as their 64-bit `hash()` in an append-only table with no index: adding costs ~2.5-3 us an
+id on the reader thread, against 3-6 us for a keyed table of the id texts (an A/B in one process). The index
 is built in one sort when the first sweep asks (`contains_many`). Hashes can collide, but only in the safe
 direction: an id this sync did not send may be taken for a sent one (the sweep then keeps that stale item,
 odds about listed x sent / 2^64); a sent id is always found. The dedup cursors keep the full id text.
