@@ -28,7 +28,7 @@ from destination_dust.protocol import KNOWN_TYPES, Output, read_messages
 from destination_dust.sinks import DocumentSink, TableSink
 from destination_dust.writer import Writer
 from dust_emulator.testing import EmulatorThread, thread_settings
-from tests.helpers import FAKE_KEY, run_cli, write_json
+from tests.helpers import FAKE_KEY, run_cli, stream_state, write_json
 from tests.reliability.support import data_source
 
 FUZZ = settings(
@@ -149,17 +149,7 @@ def fuzz_syncs(draw: st.DrawFn) -> tuple[dict[str, Any], list[bytes], dict[str, 
             )
         elif kind == "state":
             seq += 1
-            out.append(
-                json.dumps(
-                    {
-                        "type": "STATE",
-                        "state": {
-                            "type": "STREAM",
-                            "stream": {"stream_descriptor": {"name": stream}, "stream_state": {"seq": seq}},
-                        },
-                    }
-                ).encode()
-            )
+            out.append(json.dumps(stream_state(stream, {"seq": seq})).encode())
         else:
             prefix = json.dumps({"type": "RECORD", "record": {"stream": stream, "emitted_at": 1}})[:-2]
             out.append(
@@ -178,17 +168,7 @@ def fuzz_syncs(draw: st.DrawFn) -> tuple[dict[str, Any], list[bytes], dict[str, 
             )
     for name in stream_names:  # a final state per stream
         seq += 1
-        out.append(
-            json.dumps(
-                {
-                    "type": "STATE",
-                    "state": {
-                        "type": "STREAM",
-                        "stream": {"stream_descriptor": {"name": name}, "stream_state": {"seq": seq}},
-                    },
-                }
-            ).encode()
-        )
+        out.append(json.dumps(stream_state(name, {"seq": seq})).encode())
     return {"streams": streams}, out, formats
 
 
