@@ -9,6 +9,7 @@ usable from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import secrets
@@ -100,8 +101,35 @@ def _insert_rows(db: sqlite3.Connection, table_pk: int, row_ids: Sequence[str], 
         db.executemany(_UPSERT_ROWS.format(_UPSERT_ROW), zip(rest[0::3], rest[1::3], rest[2::3], strict=True))
 
 
+class _Checkpointer:
+    """Copies the WAL into the database file from its own thread and connection, every `every_s`.
+
+    SQLite's default runs that checkpoint inside the COMMIT that crosses 1,000 WAL pages, and the
+    checkpoint ends with an fsync of the database file: during bulk rows upserts it blocked the
+    event loop (so every other request) for ~3-4 us of wall time per row. A PASSIVE checkpoint
+    here never waits for the request path's reads or writes; the sqlite3 module releases the GIL
+    while it runs. Durability is unchanged (WAL + synchronous=NORMAL)."""
+
+    def __init__(self, path: str, every_s: float) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every_s):
+            with contextlib.suppress(sqlite3.Error):  # busy or going away: the next round tries again
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._db.close()
+
+
 class Store:
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", checkpoint_every_s: float = 0.5) -> None:
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -111,8 +139,11 @@ class Store:
         # rows upsert commits (a write each, then a copy at checkpoint): ~3 us less CPU per
         # 16-column row, same document upsert cost.
         self._db.execute("PRAGMA page_size=16384")
+        self._checkpointer: _Checkpointer | None = None
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer does it, off the request path
+            self._checkpointer = _Checkpointer(path, checkpoint_every_s)
         # NORMAL + WAL survives a process crash; only an OS crash can lose the last commits.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: bulk row upserts stay in memory
@@ -135,8 +166,10 @@ class Store:
         self._memo.clear()
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock:
-            self._db.close()
+            self._db.close()  # the last connection to close checkpoints what is left and removes the WAL
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
