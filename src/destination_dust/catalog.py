@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from destination_dust.errors import ConfigError
 
 SYNC_MODES = ("append", "append_dedup", "overwrite")
 
 
-@dataclass(frozen=True, order=True)
-class StreamKey:
-    """A stream is identified by (namespace, name); an empty namespace is the same as none."""
+class StreamKey(NamedTuple):
+    """A stream is identified by (namespace, name); an empty namespace is the same as none.
+
+    A named tuple, so it hashes in C and equals the plain `(namespace, name)` tuple the writer builds from a
+    record's own strings: the record hot path finds its sink without making a StreamKey."""
 
     namespace: str | None
     name: str

@@ -46,26 +46,32 @@ class Message:
 def read_messages(stream: IO[bytes]) -> Iterator[Message]:
     """Parse JSON lines lazily. Blank lines, non-JSON lines and unknown types are skipped with a short warning
     that never quotes the line (it may hold customer data)."""
-    skipped_reported: set[str] = set()
+    warned: set[str] = set()
     for number, line in enumerate(stream, start=1):
-        line = line.strip()
-        if not line:
-            continue
-        body = parse_line(line)
-        if body is None:
-            _warn_once(
-                skipped_reported, "json", f"skipped input line {number}: not JSON (further ones not reported)"
-            )
-            continue
-        kind = body.get("type") if type(body) is dict else None
-        if type(kind) is not str or kind not in KNOWN_TYPES:
-            _warn_once(
-                skipped_reported,
-                "type",
-                f"skipped input line {number}: not an Airbyte message (further ones not reported)",
-            )
-            continue
-        yield Message(kind, body, line)
+        message = message_of(line, parse_line(line), number, warned)
+        if message is not None:
+            yield message
+
+
+def message_of(line: bytes, body: Any, number: int, warned: set[str]) -> Message | None:
+    """The message of input line `number`, given `parse_line(line)`; None (with a warning once per kind, in
+    `warned`) for a line to skip."""
+    stripped = line.strip()
+    if not stripped:
+        return None
+    if body is None and len(stripped) != len(line):  # whitespace JSON does not allow (\f, \v) was around it
+        body = parse_line(stripped)
+    line = stripped
+    if body is None:
+        _warn_once(warned, "json", f"skipped input line {number}: not JSON (further ones not reported)")
+        return None
+    kind = body.get("type") if type(body) is dict else None
+    if type(kind) is not str or kind not in KNOWN_TYPES:
+        _warn_once(
+            warned, "type", f"skipped input line {number}: not an Airbyte message (further ones not reported)"
+        )
+        return None
+    return Message(kind, body, line)
 
 
 # orjson reads integers past 64 bits as floats (losing digits) and refuses NaN/Infinity, which Python
@@ -81,7 +87,7 @@ def _has_long_number(line: bytes) -> bool:
 
 
 def parse_line(line: bytes) -> Any:
-    """One JSON line, exactly; None when it is not JSON."""
+    """One JSON line, exactly; None when it is not JSON (or blank). Surrounding whitespace is allowed."""
     if not _has_long_number(line):
         try:
             return orjson.loads(line)

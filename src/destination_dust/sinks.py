@@ -332,6 +332,7 @@ class TableSink(StreamSink):
         self._in_flight: deque[tuple[Future[Any], frozenset[str]]] = deque()
         self._ids_in_flight: dict[str, Future[Any]] = {}
         self._max_rows = ctx.config.table_batch_max_rows
+        self._max_bytes = ctx.config.table_batch_max_bytes - 64  # room for {"rows":[...],"truncate":false}
 
     def _body(self) -> dict[str, Any]:
         body = self.mapper.table_body()
@@ -352,10 +353,6 @@ class TableSink(StreamSink):
             self._previous_table = self.ctx.client.get_table(self.mapper.table.table_id)
             self._previous_read = True
         self.ctx.client.upsert_table(body)
-
-    @property
-    def _max_bytes(self) -> int:
-        return self.ctx.config.table_batch_max_bytes - 64  # room for {"rows":[...],"truncate":false}
 
     def _id_of(self, data: Mapping[str, Any]) -> str:
         return self.mapper.row_id(data)

@@ -1,8 +1,8 @@
 """The `write` loop: read messages, route records to their stream's sink, gate STATE messages.
 
-stdin -> read_messages -> RECORD -> sink of (namespace, stream) -> pipeline -> Dust
-                       -> STATE  -> flush the sinks it covers -> state gate -> stdout (once acknowledged)
-                       -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
+stdin -> parse_line -> RECORD -> sink of (namespace, stream) -> pipeline -> Dust
+                    -> STATE  -> flush the sinks it covers -> state gate -> stdout (once acknowledged)
+                    -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from destination_dust.client import DustClient
 from destination_dust.config import DustConfig
 from destination_dust.pipeline import Pipeline
 from destination_dust.progress import Progress
-from destination_dust.protocol import Message, Output, read_messages
+from destination_dust.protocol import Message, Output, message_of, parse_line
 from destination_dust.seen import SeenStore
 from destination_dust.sinks import DocumentSink, SinkContext, StreamSink, SyncStats, TableSink
 from destination_dust.state import RecordCounter, StateGate
@@ -49,10 +49,6 @@ class Writer:
         self.counter = RecordCounter()
         self.seen = SeenStore()  # ids sent by this sync, on disk (overwrite/refresh sweeps, dedup by cursor)
         self.sinks = self._make_sinks()
-        # the record hot path looks sinks up by the record's own (namespace, stream) strings: no StreamKey
-        self._sink_by_names: dict[tuple[Any, Any], StreamSink] = {
-            (key.namespace, key.name): sink for key, sink in self.sinks.items()
-        }
         self._unknown_streams: set[StreamKey] = set()
         # logs on a timer, so progress shows while stdin is idle or the pipeline drains
         self.progress = Progress(self.stats, self.pipeline, self.gate, self.client, logger.info)
@@ -73,7 +69,7 @@ class Writer:
     def run(self, stdin: IO[bytes]) -> None:
         self.progress.start()
         try:
-            self.consume(read_messages(stdin))
+            self.read(stdin)
             for sink in self.sinks.values():
                 sink.finish()
             self.pipeline.wait_all()
@@ -90,15 +86,42 @@ class Writer:
             self.client.close()
             self.seen.close()
 
-    def consume(self, messages: Iterable[Message]) -> None:
-        for message in messages:
-            if message.type == "RECORD":
-                self._on_record(message.body.get("record"))
-            elif message.type == "STATE":
-                self._on_state(message)
-            elif message.type == "TRACE":
-                self._on_trace(message.body.get("trace"))
-            self.pipeline.raise_if_failed()
+    def read(self, lines: Iterable[bytes]) -> None:
+        """The read loop. A RECORD of a configured stream with a data object (nearly every line of a sync) is
+        handled here in as few steps as possible; any other line goes through `message_of` (its checks and
+        warnings) and `on_message`."""
+        sinks: dict[Any, StreamSink] = self.sinks  # a StreamKey equals the plain (namespace, stream) tuple
+        stats, counter, pipeline = self.stats, self.counter, self.pipeline
+        warned: set[str] = set()
+        for number, line in enumerate(lines, start=1):
+            body = parse_line(line)
+            if type(body) is dict and body.get("type") == "RECORD":
+                record = body.get("record")
+                if type(record) is dict:
+                    data = record.get("data")
+                    try:
+                        sink = sinks.get((record.get("namespace") or None, record.get("stream")))
+                    except TypeError:  # an unhashable namespace or stream: `_on_odd_record` reports it
+                        sink = None
+                    if sink is not None and type(data) is dict:
+                        stats.read += 1  # only this (the reader) thread writes `read`: no lock
+                        emitted_at = record.get("emitted_at")
+                        sink.add(data, emitted_at if type(emitted_at) is int else None)
+                        counter.record(sink.stream.key)
+                        pipeline.raise_if_failed()
+                        continue
+            message = message_of(line, body, number, warned)
+            if message is not None:
+                self.on_message(message)
+
+    def on_message(self, message: Message) -> None:
+        if message.type == "RECORD":
+            self._on_odd_record(message.body.get("record"))
+        elif message.type == "STATE":
+            self._on_state(message)
+        elif message.type == "TRACE":
+            self._on_trace(message.body.get("trace"))
+        self.pipeline.raise_if_failed()
 
     def _stream_key(self, body: Any) -> StreamKey | None:
         if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
@@ -108,23 +131,9 @@ class Writer:
             return None
         return StreamKey(namespace, body["stream"])
 
-    def _on_record(self, record: Any) -> None:
-        if type(record) is dict:  # the common case, in as few steps as possible
-            try:
-                sink = self._sink_by_names.get((record.get("namespace") or None, record.get("stream")))
-            except TypeError:  # an unhashable namespace or stream: the slow path reports it
-                sink = None
-            data = record.get("data")
-            if sink is not None and type(data) is dict:
-                self.stats.read += 1  # only this (the reader) thread writes `read`: no lock on the hot path
-                emitted_at = record.get("emitted_at")
-                sink.add(data, emitted_at if type(emitted_at) is int else None)
-                self.counter.record(sink.stream.key)
-                return
-        self._on_odd_record(record)
-
     def _on_odd_record(self, record: Any) -> None:
-        """A record of an unknown stream, without a data object, or not an object at all."""
+        """Any record `read` does not handle itself: of an unknown stream, without a data object, not an
+        object at all (or given to `on_message` directly)."""
         key = self._stream_key(record)
         sink = self.sinks.get(key) if key else None
         self.stats.read += 1  # only this (the reader) thread writes `read`: no lock on the hot path
