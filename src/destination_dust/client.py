@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -149,6 +150,15 @@ def _limiter_for(per_minute: int, sleep: Callable[[float], object]) -> SlidingWi
     return SlidingWindowLimiter(max(1, round(per_minute * window / 60.0)), window, sleep=interruptible)
 
 
+def _tls_verification(base_url: str) -> ssl.SSLContext | bool:
+    """httpx's `verify`: the system's trusted CAs for https. A plain-http base URL (the config allows it for
+    the local emulator only; redirects are not followed) never negotiates TLS, so it gets a context with no
+    trusted CA instead of loading the CA bundle, ~50 ms of every start-up: any TLS would fail closed."""
+    if base_url.startswith("http://"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return True
+
+
 class DustClient:
     def __init__(
         self,
@@ -160,6 +170,7 @@ class DustClient:
     ) -> None:
         self.config = config
         self.http = http or httpx.Client(
+            verify=_tls_verification(config.base_url),
             timeout=httpx.Timeout(
                 config.request_timeout_seconds, connect=min(30.0, config.request_timeout_seconds)
             ),

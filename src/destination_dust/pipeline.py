@@ -17,7 +17,6 @@ the retries in flight, so a failed sync ends in seconds instead of draining its 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -46,7 +45,9 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # the process's own symbols, libc's included: ctypes.util.find_library would import shutil and
+        # subprocess and run ldconfig, ~20 ms of every start-up
+        libc = ctypes.CDLL(None)
         # a fixed mmap threshold also stops glibc from raising it after each freed body, so ~1 MB bodies
         # stay mmapped and go back to the system when freed instead of fragmenting the heap
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
