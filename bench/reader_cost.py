@@ -1,6 +1,7 @@
 """CPU per record of the connector's reader thread in tables mode, with Dust replaced by no-op calls.
 
-`python -m bench.reader_cost [N]` (default 100,000 records from bench/gen.py). It runs the real `Writer` (read,
+`python -m bench.reader_cost [N]` (default 100,000 records from bench/gen.py; `--once N`: one untimed run, the
+target `bench.reader_instructions` counts). It runs the real `Writer` (read,
 parse, map to cells, row id, encode, batch, state gate) over the same bytes as `orjson.loads` alone, in one
 process, and reports CPU µs per record for both and their ratio: the parse is the floor any Python reader
 pays, so the ratio says how much our own code adds. Best of 5 runs each (the machines are noisy). The
@@ -52,11 +53,10 @@ def _best_cpu(run: Callable[[], object]) -> float:
     return best
 
 
-def measure(records: int) -> dict[str, float]:
+def _inputs(records: int) -> tuple[bytes, DustConfig, dict[Any, Any]]:
     data = subprocess.run(
         [PYTHON, "-m", "bench.gen", "users", str(records)], capture_output=True, check=True, cwd=ROOT
     ).stdout
-    lines = data.splitlines()
     config: DustConfig = parse_config(
         {
             "api_key": "sk-reader-cost-not-a-real-key-0000000000",
@@ -67,6 +67,19 @@ def measure(records: int) -> dict[str, float]:
         }
     )
     streams = parse_catalog(catalog("users", "overwrite"), config.format_for)
+    logging.getLogger("destination_dust").setLevel(logging.ERROR)  # each run ends without COMPLETE: a warning
+    return data, config, streams
+
+
+def run_once(records: int) -> None:
+    """One writer run over `records` generated records, untimed: what `bench.reader_instructions` counts."""
+    data, config, streams = _inputs(records)
+    Writer(config, streams, Output(io.BytesIO()), client=NoDust(config)).run(io.BytesIO(data))
+
+
+def measure(records: int) -> dict[str, float]:
+    data, config, streams = _inputs(records)
+    lines = data.splitlines()
 
     def parse_only() -> None:
         for line in lines:
@@ -75,12 +88,14 @@ def measure(records: int) -> dict[str, float]:
     def writer() -> None:
         Writer(config, streams, Output(io.BytesIO()), client=NoDust(config)).run(io.BytesIO(data))
 
-    logging.getLogger("destination_dust").setLevel(logging.ERROR)  # each run ends without COMPLETE: a warning
     floor, ours = _best_cpu(parse_only), _best_cpu(writer)
     return {"records": records, "parse_us": floor / records * 1e6, "writer_us": ours / records * 1e6}
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--once"]:
+        run_once(int(argv[1]))
+        return 0
     records = int(argv[0]) if argv else 100_000
     result = measure(records)
     print(
