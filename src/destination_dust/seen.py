@@ -190,10 +190,7 @@ class SeenIds:
                 return False
         with self._pending_lock:
             self._pending[item] = _encode(cursor)
-            self._pending_sent.append(hash(item))
-            full = len(self._pending) >= PENDING_MAX or len(self._pending_sent) >= PENDING_MAX
-        if full:
-            self.flush()
+        self.add(item)  # `_pending` never outgrows `_pending_sent`: add's bound covers both
         return True
 
     def _maybe_accepted(self, item: str) -> bool:
@@ -220,8 +217,9 @@ class SeenIds:
         """The subset of `ids` that this stream has seen in this sync."""
         wanted = list(dict.fromkeys(ids))
         self.flush()
-        present = self._store._present(self._number, list({hash(i) for i in wanted})) if wanted else set()
-        return {i for i in wanted if hash(i) in present}
+        hashes = {i: hash(i) for i in wanted}
+        present = self._store._present(self._number, list(set(hashes.values()))) if wanted else set()
+        return {i for i, h in hashes.items() if h in present}
 
     def __len__(self) -> int:
         self.flush()
