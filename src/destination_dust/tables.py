@@ -128,6 +128,12 @@ class Column:
     note: str | None = None  # the JSON schema's description of the field, cut short
 
 
+# a record shape's plan: the column names in field order (None: the field names themselves), and the
+# (column, converter) of the fields whose value is not already its cell
+_ShapePlan = tuple[tuple[str, ...] | None, tuple[tuple[str, Converter], ...]]
+_MAX_SHAPE_PLANS = 256
+
+
 class TableMapper:
     """Maps one stream's records to rows of its table and describes that table. Not thread-safe: one sink
     calls it. Columns only ever grow; `revision` counts them so the sink knows when to re-upsert the table
@@ -142,6 +148,8 @@ class TableMapper:
         # field -> (column name, converter, types whose value is already the cell: see cells.PASSTHROUGH)
         self._slots: dict[str, tuple[str, Converter, frozenset[type]]] = {}
         self._folded: dict[str, None] = {}  # fields beyond the column limit, in order of appearance
+        # (field names, value types) of a record -> what `_cells` would do with it (see `_shape_plan`)
+        self._plans: dict[tuple[tuple[str, ...], tuple[type, ...]], _ShapePlan] = {}
         self._names = NameRegistry(reserved=[EXTRA_COLUMN])
         self._notes: list[str] = []
         self._description: tuple[int, str] | None = None
@@ -234,13 +242,13 @@ class TableMapper:
         self._count(coerced)
         return Row(self.row_id(data), value)
 
-    def encode(self, data: Mapping[str, Any]) -> tuple[str, dict[str, Cell], bytes]:
+    def encode(self, data: dict[str, Any]) -> tuple[str, dict[str, Cell], bytes]:
         """Row id, cells and `encode_row` bytes of a record: what `to_row` + `encode_row` give, in about half
         the time. Values whose type is already their column's cell (cells.PASSTHROUGH) are taken as they are,
         and the encoded row is checked for the rare values that still need converting (a NUL or a lone
         surrogate in a string, an integer beyond 2^53); only then is the row converted cell by cell."""
         row_id = self.row_id(data)
-        value, coerced = self._cells(data, exact=False)
+        value, coerced = self._planned_cells(data)
         encoded = _encode_if_exact(row_id, value)
         if encoded is None:
             value, coerced = self._cells(data, exact=True)
@@ -272,6 +280,55 @@ class TableMapper:
         if extra:
             value[EXTRA_COLUMN] = json_text(extra)
         return value, coerced
+
+    def _planned_cells(self, data: dict[str, Any]) -> tuple[dict[str, Cell], list[str]]:
+        """`_cells(data, exact=False)`, decided once per record shape instead of field by field. Records of a
+        stream nearly always share their field names and value types, so the (names, types) pair, built and
+        hashed in C, finds a plan: the column names (None when every field is already its column's name) and
+        the few fields whose type is not their column's cell (a nested object in a text column). The record
+        is never changed: `data` itself is the value only when nothing is renamed or converted."""
+        shape = (tuple(data), tuple(map(type, data.values())))
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = self._shape_plan(shape)
+            if plan is None:
+                return self._cells(data, exact=False)
+        names, converts = plan
+        if names is not None:
+            value = dict(zip(names, data.values(), strict=True))
+        elif converts:
+            value = dict(data)
+        else:
+            return data, []
+        coerced: list[str] = []
+        for name, convert in converts:
+            cell = convert(value[name])
+            if isinstance(cell, Coerced):
+                coerced.append(name)
+                cell = cell.value
+            value[name] = cell
+        return value, coerced
+
+    def _shape_plan(self, shape: tuple[tuple[str, ...], tuple[type, ...]]) -> _ShapePlan | None:
+        """The plan of a record shape, remembered; None when `_cells` must take it field by field: a field
+        with no column yet (`_cells` makes it one, so the next record of the shape gets a plan), a folded
+        field, or more shapes than are worth remembering (a stream of sparse records)."""
+        fields, types = shape
+        if len(self._plans) >= _MAX_SHAPE_PLANS or any(type(field) is not str for field in fields):
+            return None
+        names: list[str] = []
+        converts: list[tuple[str, Converter]] = []
+        for field, kind in zip(fields, types, strict=True):
+            slot = self._slots.get(field)
+            if slot is None:
+                return None
+            name, convert, passthrough = slot
+            names.append(name)
+            if kind not in passthrough:
+                converts.append((name, convert))
+        plan = (None if names == list(fields) else tuple(names), tuple(converts))
+        self._plans[shape] = plan
+        return plan
 
     def _count(self, coerced: list[str]) -> None:
         for name in coerced:

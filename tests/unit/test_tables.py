@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 import re
@@ -638,13 +639,35 @@ def test_encode_gives_what_to_row_and_encode_row_give(records: list[dict[str, An
     config = stream(DECLARED, primary_key=(("i",),) if keyed else ())
     fast, exact = mapper(config), mapper(config)
     for data in records:
-        row_id, value, encoded = fast.encode(data)
-        row = exact.to_row(data)
-        assert (row_id, value) == (row.row_id, row.value)
-        assert encoded == encode_row(row)
-        assert all(is_valid_cell(cell) for cell in value.values())
+        before = copy.deepcopy(data)
+        for _ in range(2):  # the second time, the record's shape has a plan (`TableMapper._planned_cells`)
+            row_id, value, encoded = fast.encode(data)
+            row = exact.to_row(data)
+            assert (row_id, value) == (row.row_id, row.value)
+            assert encoded == encode_row(row)
+            assert all(is_valid_cell(cell) for cell in value.values())
+        assert data == before or before != before  # never changed (NaN is not equal to itself)
     assert fast.coercions == exact.coercions
     assert fast.columns == exact.columns
+
+
+def test_records_of_one_shape_share_a_plan_and_keep_their_own_values() -> None:
+    m = mapper(stream({"Full Name": {"type": "string"}, "age": {"type": "integer"}, "address": {}}))
+    records = [
+        {"Full Name": "Ada", "age": 36, "address": {"city": "London"}},
+        {"Full Name": "Alan", "age": 41, "address": {"city": "Wilmslow", "zip": "SK9"}},
+        {"Full Name": "Grace", "age": 2**60, "address": {}},  # past 2^53: the encoded row is converted
+    ]
+    values = [m.encode(data)[1] for data in records]
+    assert values == [
+        {"full_name": "Ada", "age": 36, "address": '{"city":"London"}'},
+        {"full_name": "Alan", "age": 41, "address": '{"city":"Wilmslow","zip":"SK9"}'},
+        {"full_name": "Grace", "age": str(2**60), "address": "{}"},
+    ]
+    assert records[0]["address"] == {"city": "London"}  # the record itself is left as it was
+    assert len(m._plans) == 1 and m.coercions == {"age": 1}
+    m.encode({"Full Name": None, "age": 36, "address": {}})  # None is another type: another shape
+    assert len(m._plans) == 2
 
 
 def test_encode_converts_the_values_it_cannot_take_as_they_are() -> None:
