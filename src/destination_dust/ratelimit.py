@@ -26,6 +26,10 @@ from collections.abc import Callable
 
 RECOVERY_PER_SUCCESS = 0.25
 IDLE_POLL_SECONDS = 1.0  # how long a waiter sleeps when every slot is held by a send in flight
+# A send leaves our window this long after the window's end: when Dust records a send at the very moment it
+# leaves and it is answered at once, both windows end at the same instant, and that boundary, computed on two
+# clocks (or only rounded differently: t + 60 - 60 != t in floats), must not make Dust refuse the next send.
+EXPIRY_MARGIN_SECONDS = 0.005
 
 
 class SlidingWindowLimiter:
@@ -41,6 +45,7 @@ class SlidingWindowLimiter:
             raise ValueError("limit must be >= 0 and window_seconds > 0")
         self.limit = limit  # 0 = unlimited
         self.window = window_seconds
+        self._span = window_seconds + EXPIRY_MARGIN_SECONDS  # how long a send counts for us
         self.allowed = float(limit)
         self._done: deque[float] = deque()  # answer times of the sends still in the window, oldest first
         self._pending = 0  # slots held by sends in flight
@@ -62,7 +67,7 @@ class SlidingWindowLimiter:
 
     def _expire(self, now: float) -> None:
         # the same expression as the wait in acquire, so a wait that ends at the expiry always expires it
-        while self._done and self._done[0] + self.window <= now:
+        while self._done and self._done[0] + self._span <= now:
             self._done.popleft()
 
     def _capacity(self) -> int:
@@ -87,7 +92,7 @@ class SlidingWindowLimiter:
                     self._changed.wait(IDLE_POLL_SECONDS)
                     waited += self._clock() - now
                     continue
-                delay = max(0.0, self._done[0] + self.window - now)
+                delay = max(0.0, self._done[0] + self._span - now)
             self._sleep(delay)
             waited += delay
 
@@ -132,5 +137,5 @@ class SlidingWindowLimiter:
             ours = len(self._done) + self._pending
             self.allowed = max(1.0, min(self.allowed, float(ours)))
             if self._done:
-                return max(0.0, self._done[0] + self.window - now)
+                return max(0.0, self._done[0] + self._span - now)
             return self.window / max(1, self.limit)  # nothing of ours in the window: one slot's share
