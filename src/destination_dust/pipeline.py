@@ -70,17 +70,15 @@ class Pipeline:
         self._max_jobs = max_jobs if max_jobs is not None else max(64, 32 * max_workers)
         self._held = 0
         self._room = threading.Condition()
-        self._failure: BaseException | None = None
+        # the first job error, set once under the lock; a plain attribute so the reader's per-record check
+        # is one read, not a call
+        self.failure: BaseException | None = None
         self._outstanding: set[Future[Any]] = set()
         self._running = 0
         self.submitted = 0
         self.completed = 0
         self.on_done: Callable[[], None] | None = None  # the state gate listens here
         self.on_failure: Callable[[], None] | None = None  # the client's cancel()
-
-    @property
-    def failure(self) -> BaseException | None:
-        return self._failure
 
     @property
     def in_flight(self) -> int:
@@ -105,7 +103,7 @@ class Pipeline:
             while (
                 self._outstanding
                 and (self._held + size > self._max_bytes or len(self._outstanding) >= self._max_jobs)
-                and self._failure is None
+                and self.failure is None
             ):
                 self._room.wait(timeout=1.0)
             self._held += size
@@ -148,7 +146,7 @@ class Pipeline:
             future.set_exception(Cancelled(f"the sync is stopping ({exc})"))
 
     def _run(self, fn: Callable[[], T], future: Future[T]) -> None:
-        if self._failure is not None:
+        if self.failure is not None:
             future.set_exception(Cancelled("the sync is stopping after an earlier failure"))
             return
         with self._room:
@@ -171,8 +169,8 @@ class Pipeline:
             self._held -= size
             self._outstanding.discard(future)
             self.completed += 1
-            if error is not None and self._failure is None and not isinstance(error, Cancelled):
-                self._failure = error
+            if error is not None and self.failure is None and not isinstance(error, Cancelled):
+                self.failure = error
                 first_failure = True
             self._room.notify_all()
         if first_failure and self.on_failure is not None:
@@ -181,8 +179,8 @@ class Pipeline:
             self.on_done()
 
     def raise_if_failed(self) -> None:
-        if self._failure is not None:
-            raise self._failure
+        if self.failure is not None:
+            raise self.failure
 
     def wait_all(self, timeout: float | None = None) -> bool:
         """Wait until every job submitted so far is done (failed or not); False if the timeout passed."""

@@ -104,6 +104,27 @@ def parse_line(line: bytes) -> Any:
         return None
 
 
+class RecordBody(msgspec.Struct):
+    """The fields of a RECORD's `record` object the reader uses, as they came (types are checked after)."""
+
+    stream: Any = None
+    data: Any = None
+    namespace: Any = None
+    emitted_at: Any = None
+
+
+class RecordLine(msgspec.Struct):
+    """A line read for its `type` and `record` only: no dict is made for the envelope or the record object,
+    the reader's commonest line. Any other line is parsed again whole (`parse_line`)."""
+
+    type: Any = None
+    record: RecordBody | None = None
+
+
+# raises msgspec.DecodeError (and ValueError, RecursionError) where parse_line would fall back
+decode_record_line = msgspec.json.Decoder(RecordLine).decode
+
+
 def _warn_once(seen: set[str], key: str, text: str) -> None:
     if key not in seen:
         seen.add(key)

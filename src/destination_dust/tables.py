@@ -253,7 +253,8 @@ class TableMapper:
         if encoded is None:
             value, coerced = self._cells(data, exact=True)
             encoded = encode_row(Row(row_id, value))
-        self._count(coerced)
+        if coerced:  # rarely: no call for the empty list
+            self._count(coerced)
         return row_id, value, encoded
 
     def _cells(self, data: Mapping[str, Any], exact: bool) -> tuple[dict[str, Cell], list[str]]:

@@ -1,6 +1,6 @@
 """The `write` loop: read messages, route records to their stream's sink, gate STATE messages.
 
-stdin -> parse_line -> RECORD -> sink of (namespace, stream) -> pipeline -> Dust
+stdin -> decode_record_line -> RECORD -> sink of (namespace, stream) -> pipeline -> Dust
                     -> STATE  -> flush the sinks it covers -> state gate -> stdout (once acknowledged)
                     -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
 """
@@ -11,12 +11,14 @@ import logging
 from collections.abc import Iterable
 from typing import IO, Any
 
+import msgspec
+
 from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.client import DustClient
 from destination_dust.config import DustConfig
 from destination_dust.pipeline import Pipeline
 from destination_dust.progress import Progress
-from destination_dust.protocol import Message, Output, message_of, parse_line
+from destination_dust.protocol import Message, Output, decode_record_line, message_of, parse_line
 from destination_dust.seen import SeenStore
 from destination_dust.sinks import DocumentSink, SinkContext, StreamSink, SyncStats, TableSink
 from destination_dust.state import RecordCounter, StateGate
@@ -88,29 +90,33 @@ class Writer:
 
     def read(self, lines: Iterable[bytes]) -> None:
         """The read loop. A RECORD of a configured stream with a data object (nearly every line of a sync) is
-        handled here in as few steps as possible; any other line goes through `message_of` (its checks and
-        warnings) and `on_message`."""
+        read as a `RecordLine` and handed to its sink in as few steps as possible; any other line is parsed
+        whole and goes through `message_of` (its checks and warnings) and `on_message`."""
         sinks: dict[Any, StreamSink] = self.sinks  # a StreamKey equals the plain (namespace, stream) tuple
-        stats, counter, pipeline = self.stats, self.counter, self.pipeline
+        stats, per_stream, pipeline = self.stats, self.counter.per_stream, self.pipeline
         warned: set[str] = set()
         for number, line in enumerate(lines, start=1):
-            body = parse_line(line)
-            if type(body) is dict and body.get("type") == "RECORD":
-                record = body.get("record")
-                if type(record) is dict:
-                    data = record.get("data")
-                    try:
-                        sink = sinks.get((record.get("namespace") or None, record.get("stream")))
-                    except TypeError:  # an unhashable namespace or stream: `_on_odd_record` reports it
-                        sink = None
-                    if sink is not None and type(data) is dict:
-                        stats.read += 1  # only this (the reader) thread writes `read`: no lock
-                        emitted_at = record.get("emitted_at")
-                        sink.add(data, emitted_at if type(emitted_at) is int else None)
-                        counter.record(sink.stream.key)
-                        pipeline.raise_if_failed()
-                        continue
-            message = message_of(line, body, number, warned)
+            try:
+                head = decode_record_line(line)
+            except (msgspec.DecodeError, ValueError, RecursionError):
+                head = None
+            if head is not None and head.type == "RECORD" and (record := head.record) is not None:
+                data = record.data
+                try:
+                    sink = sinks.get((record.namespace or None, record.stream))
+                except TypeError:  # an unhashable namespace or stream: `_on_odd_record` reports it
+                    sink = None
+                if sink is not None and type(data) is dict:
+                    stats.read += 1  # only this (the reader) thread writes `read`: no lock
+                    emitted_at = record.emitted_at
+                    sink.add(data, emitted_at if type(emitted_at) is int else None)
+                    key = sink.stream.key  # RecordCounter.record, inlined: it runs once per record
+                    per_stream[key] = per_stream.get(key, 0) + 1
+                    self.counter.total += 1
+                    if pipeline.failure is not None:
+                        raise pipeline.failure
+                    continue
+            message = message_of(line, parse_line(line), number, warned)
             if message is not None:
                 self.on_message(message)
 

@@ -1,0 +1,98 @@
+"""`Writer.read`, the loop every input line goes through: a RECORD of a configured stream takes the short way
+(`protocol.decode_record_line`), any other line is parsed whole; both must end where they did before."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+import orjson
+import pytest
+
+from destination_dust.catalog import parse_catalog
+from destination_dust.client import DustClient
+from destination_dust.config import parse_config
+from destination_dust.protocol import Output
+from destination_dust.writer import Writer
+
+API_KEY = "sk-writer-read-test-key-that-is-long-and-entirely-fake-0123456789"
+
+
+class RecordingDust(DustClient):
+    """The calls of a tables sync, kept instead of sent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rows: list[dict[str, Any]] = []
+
+    def get_table(self, table_id: str) -> dict[str, Any] | None:
+        return None
+
+    def upsert_table(self, body: Any) -> dict[str, Any]:
+        return {}
+
+    def upsert_rows_raw(self, table_id: str, body: bytes, count: int) -> None:
+        self.rows.extend(orjson.loads(body)["rows"])
+
+
+def _sync(lines: list[bytes]) -> tuple[Writer, RecordingDust, list[dict[str, Any]]]:
+    config = parse_config(
+        {
+            "api_key": API_KEY,
+            "workspace_id": "w",
+            "space_id": "s",
+            "data_source_id": "d",
+            "data_format": "tables",
+        }
+    )
+    stream = {
+        "stream": {
+            "name": "users",
+            "json_schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
+        },
+        "sync_mode": "full_refresh",
+        "destination_sync_mode": "append",
+    }
+    streams = parse_catalog({"streams": [stream]}, config.format_for)
+    client = RecordingDust(config)
+    out = io.BytesIO()
+    writer = Writer(config, streams, Output(out), client=client)
+    writer.run(io.BytesIO(b"\n".join(lines) + b"\n"))
+    return writer, client, [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+
+def _record(data: Any, **extra: Any) -> bytes:
+    return orjson.dumps(
+        {"type": "RECORD", "record": {"stream": "users", "emitted_at": 1, "data": data, **extra}}
+    )
+
+
+def test_odd_lines_take_the_long_way_and_end_where_they_did(caplog: pytest.LogCaptureFixture) -> None:
+    state = {"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": {"name": "users"}}}}
+    lines = [
+        _record({"id": 1, "name": "plain"}),
+        _record({"id": 2}, namespace=""),  # an empty namespace is no namespace
+        _record({"id": 3}, emitted_at=1.5),  # an odd emitted_at is dropped, not the record
+        b'{"type":"RECORD","record":{"stream":"users","data":{"id":4,"big":123456789012345678901234567890}}}',
+        b'{"type":"RECORD","record":{"stream":"users","data":{"id":5,"n":NaN}}}',  # not JSON to msgspec
+        b'{"record":{"stream":"users","data":{"id":6}},"type":"RECORD"}',  # keys in another order
+        _record([1, 2]),  # data not an object: skipped with a warning
+        orjson.dumps({"type": "RECORD", "record": {"stream": ["users"], "data": {"id": 7}}}),  # unhashable
+        orjson.dumps({"type": "RECORD", "record": {"stream": "other", "data": {"id": 8}}}),  # not configured
+        orjson.dumps({"type": "RECORD", "record": "not an object"}),
+        b"not json at all",
+        orjson.dumps(state),
+    ]
+    with caplog.at_level(logging.WARNING, logger="destination_dust"):
+        writer, client, output = _sync(lines)
+    rows = {row["value"]["id"]: row["value"] for row in client.rows}
+    assert sorted(rows) == [1, 2, 3, 4, 5, 6]
+    assert rows[4]["big"] == "123456789012345678901234567890"  # past 2^53: exact text
+    assert rows[5]["n"] == "NaN"
+    assert writer.stats.read == 10  # every RECORD line, kept or not
+    assert [m["type"] for m in output if m["type"] == "STATE"] == ["STATE"]
+    assert output[-1]["state"]["destinationStats"]["recordCount"] == 7  # the RECORDs of stream users
+    text = caplog.text
+    assert "no data object" in text and "not in the configured catalog" in text
+    assert API_KEY not in text and all(API_KEY.encode() not in orjson.dumps(m) for m in output)
