@@ -15,6 +15,7 @@ import logging
 import re
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -151,6 +152,10 @@ class DustApiApp:
         return key
 
 
+_gc_holds = 0  # requests being handled with the collector held off (a rows upsert awaits its store write)
+_gc_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def _no_gc_pauses() -> Iterator[None]:
     """Hold the cyclic garbage collector off while a request is handled.
@@ -158,17 +163,25 @@ def _no_gc_pauses() -> Iterator[None]:
     A 500-row body parses into ~20,000 dicts that all live until the answer; with the default
     thresholds the collector scans them again and again while the request creates more (about
     20% of a rows upsert's CPU). Reference counting frees the body when the handler returns, so
-    nothing is left for the collector, which resumes right after. Handlers never await, so no
-    other request runs meanwhile.
+    nothing is left for the collector, which resumes once no request holds it off (a rows upsert
+    awaits its store write, so others may run meanwhile: the holds are counted).
     """
-    if not gc.isenabled():  # someone else (a test, an embedding app) turned it off: leave it so
-        yield
-        return
-    gc.disable()
+    global _gc_holds
+    with _gc_lock:
+        if _gc_holds == 0 and not gc.isenabled():  # someone else (a test, an embedding app) turned it off
+            ours = False
+        else:
+            ours = True
+            _gc_holds += 1
+            gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if ours:
+            with _gc_lock:
+                _gc_holds -= 1
+                if _gc_holds == 0:
+                    gc.enable()
 
 
 def _split_path(path: str) -> tuple[str | None, list[str]]:

@@ -8,8 +8,10 @@ routes (reference §8) and translate store errors into the status each Dust endp
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -486,14 +488,27 @@ async def upsert_table_csv(call: Call) -> tuple[int, Any]:
 
 # ---- rows -------------------------------------------------------------------------------------
 
+# every emulator of the process shares it: writes are serialised by each store's lock anyway
+_STORE_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator-rows-writer")
+
 
 async def upsert_rows(call: Call) -> tuple[int, Any]:
     batch = rowbatch.parse(call.json_body)
     ds = resolve_data_source(call)
+    write = functools.partial(
+        call.state.store.upsert_rows,
+        ds["id"],
+        call.params["tId"],
+        batch.row_ids,
+        batch.values,
+        batch.truncate,
+        batch.infer,
+    )
     try:
-        table = call.state.store.upsert_rows(
-            ds["id"], call.params["tId"], batch.row_ids, batch.values, batch.truncate, batch.infer
-        )
+        # On the store's one writer thread: the sqlite3 module releases the GIL while SQLite inserts and
+        # commits, so the event loop reads and checks the next body meanwhile. One thread: rows upserts
+        # are stored in the order they were checked.
+        table = await asyncio.get_running_loop().run_in_executor(_STORE_WRITER, write)
     except (NotFound, InvalidCell) as exc:
         # Dust's front maps every core error of this endpoint to a 500.
         raise internal_error("Failed to upsert database rows.") from exc

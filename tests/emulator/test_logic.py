@@ -418,3 +418,14 @@ def test_the_garbage_collector_is_held_off_only_during_a_request() -> None:
         assert not gc.isenabled()  # turned off by someone else: left off
     finally:
         gc.enable()
+
+
+def test_overlapping_requests_hold_the_collector_off_until_the_last_one_ends() -> None:
+    # a rows upsert awaits its store write, so another request may start and end meanwhile
+    first, second = _no_gc_pauses(), _no_gc_pauses()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()  # the second request still holds it off
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
