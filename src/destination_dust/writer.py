@@ -1,8 +1,9 @@
 """The `write` loop: read messages, route records to their stream's sink, gate STATE messages.
 
-stdin -> decode_record_line -> RECORD -> sink of (namespace, stream) -> pipeline -> Dust
-                    -> STATE  -> flush the sinks it covers -> state gate -> stdout (once acknowledged)
-                    -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
+stdin line -> decode_record_line -> RECORD of a configured stream -> its sink -> pipeline -> Dust
+           -> otherwise parse_line + message_of -> STATE -> flush the sinks it covers -> state gate -> stdout
+                                               -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
+                                               -> RECORD (unknown stream, no data object) -> skipped, counted
 """
 
 from __future__ import annotations
