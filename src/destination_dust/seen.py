@@ -11,15 +11,18 @@ as the process). Writes are buffered in memory per stream (`PENDING_MAX` entries
 `executemany`; lookups read the buffer first. One connection behind one lock: the reader thread adds, a
 worker thread running a sweep reads.
 
-"Sent" ids are kept as their 64-bit `hash()` in an append-only table with no index: adding costs ~2.5-3 us an
-id on the reader thread, against 3-6 us for a keyed table of the id texts (an A/B in one process). The index
-is built in one sort when the first sweep asks (`contains_many`). Hashes can collide, but only in the safe
-direction: an id this sync did not send may be taken for a sent one (the sweep then keeps that stale item,
-odds about listed x sent / 2^64); a sent id is always found. The dedup cursors keep the full id text.
+"Sent" ids are kept as their 64-bit `hash()`, written as one blob per `PENDING_MAX` ids (`sent_chunks`): the
+reader thread pays a hash and a list append per id, and one insert per 5,000 ids. Only when a sweep first asks
+(`contains_many`) are the chunks unpacked into an indexed table (`sent`), most syncs never sweep (a new table or
+an append stream), so most never pay it. Before, each id was its own row, bound and inserted on the reader
+thread at ~2.5-3 us an id. Hashes can collide, but only in the safe direction: an id this sync did not send may
+be taken for a sent one (the sweep then keeps that stale item, odds about listed x sent / 2^64); a sent id is
+always found. The dedup cursors keep the full id text.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import shutil
@@ -27,6 +30,7 @@ import sqlite3
 import tempfile
 import threading
 import weakref
+from array import array
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -76,6 +80,7 @@ class SeenStore:
                 "CREATE TABLE seen (stream INTEGER NOT NULL, id TEXT NOT NULL, cursor BLOB,"
                 " PRIMARY KEY (stream, id)) WITHOUT ROWID"
             )
+            conn.execute("CREATE TABLE sent_chunks (stream INTEGER NOT NULL, hashes BLOB NOT NULL)")
             conn.execute("CREATE TABLE sent (stream INTEGER NOT NULL, h INTEGER NOT NULL)")
             self._conn, self._path = conn, path
             self._finalizer = weakref.finalize(self, _cleanup, conn, path)
@@ -111,8 +116,25 @@ class SeenStore:
                     [(stream, i, c) for i, c in entries.items()],
                 )
             if hashes:
-                conn.executemany("INSERT INTO sent (stream, h) VALUES (?, ?)", [(stream, h) for h in hashes])
+                conn.execute(
+                    "INSERT INTO sent_chunks (stream, hashes) VALUES (?, ?)", (stream, _packed(hashes))
+                )
             conn.execute("COMMIT")
+
+    def _unpack_chunks(self, conn: sqlite3.Connection) -> None:
+        """Move the chunks written since the last call into the indexed `sent` table (callers hold the lock)."""
+        chunks = conn.execute("SELECT stream, hashes FROM sent_chunks").fetchall()
+        if not chunks:
+            return
+        conn.execute("BEGIN")
+        for stream, blob in chunks:
+            hashes = array(_HASH_TYPECODE)
+            hashes.frombytes(blob)
+            conn.executemany(
+                "INSERT INTO sent (stream, h) VALUES (?, ?)", zip(itertools.repeat(stream), hashes)
+            )
+        conn.execute("DELETE FROM sent_chunks")
+        conn.execute("COMMIT")
 
     def _cursor(self, stream: int, item: str) -> object:
         with self._lock:
@@ -129,6 +151,7 @@ class SeenStore:
         with self._lock:
             if self._conn is None:
                 return found
+            self._unpack_chunks(self._conn)
             # one sort of everything added so far; later inserts keep the index up to date
             self._conn.execute("CREATE INDEX IF NOT EXISTS sent_by_hash ON sent (stream, h)")
             for start in range(0, len(hashes), _SQL_VARIABLES):
@@ -145,10 +168,18 @@ class SeenStore:
         with self._lock:
             if self._conn is None:
                 return 0
+            self._unpack_chunks(self._conn)
             row = self._conn.execute(
                 "SELECT COUNT(DISTINCT h) FROM sent WHERE stream = ?", (stream,)
             ).fetchone()
         return int(row[0])
+
+
+_HASH_TYPECODE = "q"  # hash() of a str is a C Py_hash_t: 64 bits here, 32 on 32-bit builds (both fit)
+
+
+def _packed(hashes: list[int]) -> bytes:
+    return array(_HASH_TYPECODE, hashes).tobytes()
 
 
 def _cleanup(conn: sqlite3.Connection, path: Path | None) -> None:

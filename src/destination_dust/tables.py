@@ -246,13 +246,27 @@ class TableMapper:
         """Row id, cells and `encode_row` bytes of a record: what `to_row` + `encode_row` give, in about half
         the time. Values whose type is already their column's cell (cells.PASSTHROUGH) are taken as they are,
         and the encoded row is checked for the rare values that still need converting (a NUL or a lone
-        surrogate in a string, an integer beyond 2^53); only then is the row converted cell by cell."""
-        row_id = self.row_id(data)
+        surrogate in a string, an integer beyond 2^53); only then is the row converted cell by cell.
+
+        It runs once per record: the row id of a plain one-field key and the encoding are written out here
+        rather than in helpers (two calls fewer per record, ~1% of the reader thread's instructions)."""
+        key = self._key_field
+        row_id = plain_key_part(data.get(key)) if key is not None else None
+        if row_id is None:
+            row_id = self.row_id(data)
         value, coerced = self._planned_cells(data)
-        encoded = _encode_if_exact(row_id, value)
-        if encoded is None:
+        try:
+            encoded: bytes | None = orjson.dumps(
+                {"row_id": row_id, "value": value}, option=orjson.OPT_STRICT_INTEGER
+            )
+        except orjson.JSONEncodeError:  # a lone surrogate, or an integer beyond 2^53
+            encoded = None
+        # orjson escapes NUL as \u0000; a text spelling `\u0000` literally also takes the slow path (same result)
+        if encoded is None or _NUL_ESCAPE in encoded:
             value, coerced = self._cells(data, exact=True)
             encoded = encode_row(Row(row_id, value))
+        else:
+            encoded = memoryview(encoded).tobytes()  # an exact-size copy (see encode_row)
         if coerced:  # rarely: no call for the empty list
             self._count(coerced)
         return row_id, value, encoded
@@ -454,19 +468,6 @@ def encode_row(row: Row) -> bytes:
 
 
 _NUL_ESCAPE = b"\\u0000"
-
-
-def _encode_if_exact(row_id: str, value: dict[str, Cell]) -> bytes | None:
-    """encode_row's bytes, or None when a cell taken as it was is not a valid cell after all: orjson refuses
-    lone surrogates and (with OPT_STRICT_INTEGER) integers beyond 2^53, and escapes NUL as \\u0000. A text
-    that spells `\\u0000` literally also answers None: the caller then converts every cell, same result."""
-    try:
-        encoded = orjson.dumps({"row_id": row_id, "value": value}, option=orjson.OPT_STRICT_INTEGER)
-    except orjson.JSONEncodeError:
-        return None
-    if _NUL_ESCAPE in encoded:
-        return None
-    return memoryview(encoded).tobytes()  # an exact-size copy (see encode_row)
 
 
 def fit_row(row: Row, max_row_bytes: int) -> tuple[Row, bytes]:

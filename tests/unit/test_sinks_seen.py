@@ -44,6 +44,23 @@ def test_ids_added_after_the_first_lookup_are_found(
     assert len(ids) == 20
 
 
+def test_sent_ids_are_written_in_chunks_and_unpacked_only_when_a_sweep_asks(
+    store: SeenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seen_module, "PENDING_MAX", 10)
+    ids = store.stream("s")
+    for i in range(25):
+        ids.add(f"id-{i}")
+    conn = store._conn
+    assert conn is not None
+    # two full buffers went to disk as one row each; nothing is unpacked or indexed while the sync writes
+    assert conn.execute("SELECT COUNT(*) FROM sent_chunks").fetchone()[0] == 2
+    assert conn.execute("SELECT COUNT(*) FROM sent").fetchone()[0] == 0
+    assert ids.contains_many(["id-0", "id-24", "id-25"]) == {"id-0", "id-24"}
+    assert conn.execute("SELECT COUNT(*) FROM sent_chunks").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM sent").fetchone()[0] == 25
+
+
 def test_contains_many_handles_more_ids_than_sqlite_variables(store: SeenStore) -> None:
     ids = store.stream("s")
     for i in range(0, 3000, 3):
