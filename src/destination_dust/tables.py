@@ -48,6 +48,9 @@ from destination_dust.cells import (
     converter_for,
     json_text,
     kind_of,
+    plain_json_text,
+    to_any,
+    to_text,
 )
 from destination_dust.config import DustConfig
 from destination_dust.ids import plain_key_part
@@ -132,6 +135,8 @@ class Column:
 # (column, converter) of the fields whose value is not already its cell
 _ShapePlan = tuple[tuple[str, ...] | None, tuple[tuple[str, Converter], ...]]
 _MAX_SHAPE_PLANS = 256
+_NESTED = (dict, list)
+_TEXT_CONVERTERS = (to_text, to_any)  # what STRING/JSON and ANY columns use: both give json_text for _NESTED
 
 
 class TableMapper:
@@ -148,8 +153,8 @@ class TableMapper:
         # field -> (column name, converter, types whose value is already the cell: see cells.PASSTHROUGH)
         self._slots: dict[str, tuple[str, Converter, frozenset[type]]] = {}
         self._folded: dict[str, None] = {}  # fields beyond the column limit, in order of appearance
-        # (field names, value types) of a record -> what `_cells` would do with it (see `_shape_plan`)
-        self._plans: dict[tuple[tuple[str, ...], tuple[type, ...]], _ShapePlan] = {}
+        # (*field names, *value types) of a record -> what `_cells` would do with it (see `_shape_plan`)
+        self._plans: dict[tuple[Any, ...], _ShapePlan] = {}
         self._names = NameRegistry(reserved=[EXTRA_COLUMN])
         self._notes: list[str] = []
         self._description: tuple[int, str] | None = None
@@ -298,11 +303,11 @@ class TableMapper:
 
     def _planned_cells(self, data: dict[str, Any]) -> tuple[dict[str, Cell], list[str]]:
         """`_cells(data, exact=False)`, decided once per record shape instead of field by field. Records of a
-        stream nearly always share their field names and value types, so the (names, types) pair, built and
-        hashed in C, finds a plan: the column names (None when every field is already its column's name) and
+        stream nearly always share their field names and value types, so one tuple of the names then the types,
+        built and hashed in C, finds a plan: the column names (None when every field is already its column's name) and
         the few fields whose type is not their column's cell (a nested object in a text column). The record
         is never changed: `data` itself is the value only when nothing is renamed or converted."""
-        shape = (tuple(data), tuple(map(type, data.values())))
+        shape = (*data, *map(type, data.values()))  # one flat tuple: the names, then the types
         plan = self._plans.get(shape)
         if plan is None:
             plan = self._shape_plan(shape)
@@ -324,11 +329,11 @@ class TableMapper:
             value[name] = cell
         return value, coerced
 
-    def _shape_plan(self, shape: tuple[tuple[str, ...], tuple[type, ...]]) -> _ShapePlan | None:
+    def _shape_plan(self, shape: tuple[Any, ...]) -> _ShapePlan | None:
         """The plan of a record shape, remembered; None when `_cells` must take it field by field: a field
         with no column yet (`_cells` makes it one, so the next record of the shape gets a plan), a folded
         field, or more shapes than are worth remembering (a stream of sparse records)."""
-        fields, types = shape
+        fields, types = shape[: len(shape) // 2], shape[len(shape) // 2 :]
         if len(self._plans) >= _MAX_SHAPE_PLANS or any(type(field) is not str for field in fields):
             return None
         names: list[str] = []
@@ -340,7 +345,9 @@ class TableMapper:
             name, convert, passthrough = slot
             names.append(name)
             if kind not in passthrough:
-                converts.append((name, convert))
+                # an object or array in a text or untyped column is its JSON text: no dispatch per record
+                direct = kind in _NESTED and convert in _TEXT_CONVERTERS
+                converts.append((name, plain_json_text if direct else convert))
         plan = (None if names == list(fields) else tuple(names), tuple(converts))
         self._plans[shape] = plan
         return plan

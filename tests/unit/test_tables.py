@@ -23,9 +23,11 @@ from destination_dust.cells import (
     clean_text,
     converter_for,
     is_valid_cell,
+    json_text,
     kind_of,
     parse_iso_epoch_ms,
     parse_iso_fallback,
+    plain_json_text,
     to_any,
     to_boolean,
     to_datetime,
@@ -282,6 +284,13 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=10,
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES | st.dictionaries(st.integers(), st.integers(), max_size=2))
+def test_plain_json_text_is_json_text(value: Any) -> None:
+    # the plans' shortcut for objects and arrays: the same text for anything, big and odd values included
+    assert plain_json_text(value) == json_text(value)
 
 
 @given(kind=st.sampled_from(list(Kind)), value=JSON_VALUES)
