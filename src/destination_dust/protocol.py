@@ -105,17 +105,22 @@ def parse_line(line: bytes) -> Any:
 
 
 class RecordBody(msgspec.Struct):
-    """The fields of a RECORD's `record` object the reader uses, as they came (types are checked after)."""
+    """The fields of a RECORD's `record` object the reader uses, as they came (types are checked after). The
+    data stays raw JSON: its stream's sink decodes it (a tables sink straight into a row, typed_rows.py)."""
 
     stream: Any = None
-    data: Any = None
+    # msgspec takes no Raw in a union: a null or missing data comes as raw `null` or nothing, and the sink
+    # finds it is not an object when it decodes it
+    data: msgspec.Raw = msgspec.Raw(b"")
     namespace: Any = None
     emitted_at: Any = None
 
 
 class RecordLine(msgspec.Struct):
     """A line read for its `type` and `record` only: no dict is made for the envelope or the record object,
-    the reader's commonest line. Any other line is parsed again whole (`parse_line`)."""
+    the reader's commonest line. Any other line is parsed again whole (`parse_line`). Decoding into it checks
+    the JSON syntax of the data but not all of its text (invalid UTF-8 inside it passes): the sink's decoding
+    does, and the line takes `parse_line` when it fails."""
 
     type: Any = None
     record: RecordBody | None = None
@@ -123,6 +128,7 @@ class RecordLine(msgspec.Struct):
 
 # raises msgspec.DecodeError (and ValueError, RecursionError) where parse_line would fall back
 decode_record_line = msgspec.json.Decoder(RecordLine).decode
+decode_json = _decode  # any JSON value, exactly (the record data of a RecordLine)
 
 
 def _warn_once(seen: set[str], key: str, text: str) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import msgspec
 import orjson
 
 from destination_dust.catalog import StreamConfig, get_path
@@ -34,15 +35,18 @@ from destination_dust.config import DustConfig
 from destination_dust.documents import DocumentRenderer, DocumentUpsert
 from destination_dust.errors import DustRequestError
 from destination_dust.pipeline import Pipeline
+from destination_dust.protocol import decode_json
 from destination_dust.seen import SeenStore
 from destination_dust.sweep import generation_of, generation_tag, sweep_documents, sweep_rows, sweep_rule
 from destination_dust.tables import Row, TableMapper, fit_row
+from destination_dust.typed_rows import TypedRows
 
 logger = logging.getLogger(__name__)
 
 DOCUMENT_BATCH = 100  # documents per skip-unchanged lookup
 DOCUMENT_BATCH_BYTES = 8 * 1024 * 1024  # ...or fewer, when they are large: the batch is held in memory
 CDC_DELETED = "_ab_cdc_deleted_at"
+MAX_TYPED_BUILDS = 16  # a stream whose shapes keep changing stops rebuilding its typed rows (typed_rows.py)
 
 
 @dataclass
@@ -154,6 +158,18 @@ class StreamSink(ABC):
 
     @abstractmethod
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None: ...
+
+    def add_raw(self, raw: msgspec.Raw, emitted_at: int | None) -> bool:
+        """`add` for a record's data as it came on its line (the writer's hot path). False, with nothing done,
+        when it is not a JSON object msgspec reads: the writer then parses the whole line its slower way."""
+        try:
+            data = decode_json(raw)
+        except (ValueError, RecursionError):  # msgspec.DecodeError and UnicodeDecodeError are ValueErrors
+            return False
+        if type(data) is not dict:
+            return False
+        self.add(data, emitted_at)
+        return True
 
     @abstractmethod
     def flush(self) -> None: ...
@@ -333,6 +349,10 @@ class TableSink(StreamSink):
         self._ids_in_flight: dict[str, Future[Any]] = {}
         self._max_rows = ctx.config.table_batch_max_rows
         self._max_bytes = ctx.config.table_batch_max_bytes - 64  # room for {"rows":[...],"truncate":false}
+        # the typed fast path (typed_rows.py) serves streams with a one-field key, unless they dedup by cursor
+        self._typed: TypedRows | None = None
+        self._typed_from = 0  # the mapper's plan count it was built from
+        self._typed_builds = 0 if mapper.has_plain_key and not self._dedup_by_cursor else MAX_TYPED_BUILDS
 
     def _body(self) -> dict[str, Any]:
         body = self.mapper.table_body()
@@ -357,32 +377,55 @@ class TableSink(StreamSink):
     def _id_of(self, data: Mapping[str, Any]) -> str:
         return self.mapper.row_id(data)
 
+    def add_raw(self, raw: msgspec.Raw, emitted_at: int | None) -> bool:
+        # the hot path of a tables sync: one call per record
+        typed = self._typed
+        if typed is not None:
+            row = typed.encode(raw)
+            if row is not None:
+                self._buffer(*row)
+                return True
+        if not super().add_raw(raw, emitted_at):
+            return False
+        if self.mapper.plan_count != self._typed_from and self._typed_builds < MAX_TYPED_BUILDS:
+            # the dict path planned a new shape: let the struct take it too
+            self._typed_builds += 1
+            self._typed_from = self.mapper.plan_count
+            self._typed = self.mapper.typed_rows(CDC_DELETED if self._keyed else None, self._max_bytes - 1)
+        return True
+
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None:
-        # the hot path of a tables sync: one call per record, attribute look-ups kept out of the way
         if self._keyed and data.get(CDC_DELETED):
             row_id = self._deleted_id(data)
             if row_id is None:
                 return
             self._drop_buffered(row_id)
             self._deletes.add(row_id)
-        else:
-            row_id, value, encoded = self.mapper.encode(data)
-            if self._record_sent is not None:
-                self._record_sent(row_id)
-            elif self._dedup_by_cursor and not self._admit(row_id, data):
-                return
-            if len(encoded) + 1 > self._max_bytes:
-                _, encoded = fit_row(Row(row_id, value), self._max_bytes - 1)
-                self.ctx.stats.add(truncated=1)
-            if self._rows_bytes + len(encoded) + 1 > self._max_bytes:
+            self._records += 1
+            if len(self._rows) + len(self._deletes) >= self._max_rows:
                 self.flush()
-            old = self._rows.pop(row_id, None)  # a second record of the id in this batch replaces the first
-            if old is not None:
-                self._rows_bytes -= len(old) + 1
-            if self._deletes:
-                self._deletes.discard(row_id)
-            self._rows[row_id] = encoded
-            self._rows_bytes += len(encoded) + 1
+            return
+        row_id, value, encoded = self.mapper.encode(data)
+        if self._dedup_by_cursor and not self._admit(row_id, data):
+            return
+        if len(encoded) + 1 > self._max_bytes:
+            _, encoded = fit_row(Row(row_id, value), self._max_bytes - 1)
+            self.ctx.stats.add(truncated=1)
+        self._buffer(row_id, encoded)
+
+    def _buffer(self, row_id: str, encoded: bytes) -> None:
+        """Queue an encoded row: it replaces a buffered row of the same id, and fills the batch up."""
+        if self._record_sent is not None:  # an overwrite/refresh stream records what it sent (not dedup)
+            self._record_sent(row_id)
+        if self._rows_bytes + len(encoded) + 1 > self._max_bytes:
+            self.flush()
+        old = self._rows.pop(row_id, None)  # a second record of the id in this batch replaces the first
+        if old is not None:
+            self._rows_bytes -= len(old) + 1
+        if self._deletes:
+            self._deletes.discard(row_id)
+        self._rows[row_id] = encoded
+        self._rows_bytes += len(encoded) + 1
         self._records += 1  # after any flush above, so superseded counts stay exact
         if len(self._rows) + len(self._deletes) >= self._max_rows:
             self.flush()

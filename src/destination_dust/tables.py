@@ -56,6 +56,7 @@ from destination_dust.config import DustConfig
 from destination_dust.ids import plain_key_part
 from destination_dust.ids import row_id as make_row_id
 from destination_dust.slug import NameRegistry, is_slug, resolve_collisions, slugify
+from destination_dust.typed_rows import TypedField, TypedRows, typeable
 
 MAX_COLUMNS = 512  # Dust core's MAX_TABLE_COLUMNS
 EXTRA_COLUMN = "_airbyte_extra"
@@ -351,6 +352,36 @@ class TableMapper:
         plan = (None if names == list(fields) else tuple(names), tuple(converts))
         self._plans[shape] = plan
         return plan
+
+    @property
+    def has_plain_key(self) -> bool:
+        """A one-field primary key: what the typed fast path needs (`typed_rows`)."""
+        return self._key_field is not None
+
+    @property
+    def plan_count(self) -> int:
+        """How many record shapes have a plan: `typed_rows` is worth rebuilding when it grew."""
+        return len(self._plans)
+
+    def typed_rows(self, deleted_field: str | None, max_row_bytes: int) -> TypedRows | None:
+        """The fast path for records shaped like the planned ones (typed_rows.py). None when there is none to
+        build: no plan yet, no one-field key, a folded field (more than 511), a value no struct can hold."""
+        if self._key_field is None or not self._plans or self._folded:
+            return None
+        seen: dict[str, set[type]] = {}
+        for shape in self._plans:
+            half = len(shape) // 2
+            for field, kind in zip(shape[:half], shape[half:], strict=True):
+                seen.setdefault(field, set()).add(kind)
+        if self._key_field not in seen or not all(typeable(frozenset(types)) for types in seen.values()):
+            return None
+        fields = []
+        for field, types in seen.items():
+            name, convert, passthrough = self._slots[field]
+            if (types - passthrough) <= set(_NESTED) and convert in _TEXT_CONVERTERS:
+                convert = plain_json_text  # as `_shape_plan` does
+            fields.append(TypedField(field, name, frozenset(types), convert, passthrough))
+        return TypedRows(fields, self._key_field, deleted_field, max_row_bytes, self._count)
 
     def _count(self, coerced: list[str]) -> None:
         for name in coerced:

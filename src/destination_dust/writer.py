@@ -1,6 +1,6 @@
 """The `write` loop: read messages, route records to their stream's sink, gate STATE messages.
 
-stdin line -> decode_record_line -> RECORD of a configured stream -> its sink -> pipeline -> Dust
+stdin line -> decode_record_line -> RECORD of a configured stream -> its sink's add_raw -> pipeline -> Dust
            -> otherwise parse_line + message_of -> STATE -> flush the sinks it covers -> state gate -> stdout
                                                -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
                                                -> RECORD (unknown stream, no data object) -> skipped, counted
@@ -102,15 +102,15 @@ class Writer:
             except (msgspec.DecodeError, ValueError, RecursionError):
                 head = None
             if head is not None and head.type == "RECORD" and (record := head.record) is not None:
-                data = record.data
                 try:
                     sink = sinks.get((record.namespace or None, record.stream))
                 except TypeError:  # an unhashable namespace or stream: `_on_odd_record` reports it
                     sink = None
-                if sink is not None and type(data) is dict:
+                emitted_at = record.emitted_at
+                if sink is not None and sink.add_raw(
+                    record.data, emitted_at if type(emitted_at) is int else None
+                ):
                     stats.read += 1  # only this (the reader) thread writes `read`: no lock
-                    emitted_at = record.emitted_at
-                    sink.add(data, emitted_at if type(emitted_at) is int else None)
                     key = sink.stream.key  # RecordCounter.record, inlined: it runs once per record
                     per_stream[key] = per_stream.get(key, 0) + 1
                     self.counter.total += 1
