@@ -327,7 +327,8 @@ class TableSink(StreamSink):
     for any in-flight batch that holds one of its row ids (so the latest value of a row always wins).
 
     Rows carry no tags, so generations are tracked per table: the table is tagged `airbyte:generation:{gen}`
-    and the first table job of the run reads the tag it had before (`_previous_table`). After COMPLETE:
+    and the first table job of a stream with a sweep reads the tag it had before (`_previous_table`; an append
+    stream skips that round trip). After COMPLETE:
     - overwrite: rows this sync did not send are deleted (if the table existed before this run);
     - refresh with minimum M: the same, but only when the table's previous generation is < M. When it is
       >= M (a resumed attempt of this generation, or PyAirbyte's constant 1/1) rows of the current
@@ -369,7 +370,7 @@ class TableSink(StreamSink):
         return self._table_future
 
     def _upsert_table(self, body: dict[str, Any]) -> None:
-        if not self._previous_read:
+        if not self._previous_read and self.rule is not None:  # only a sweep asks what was there before
             self._previous_table = self.ctx.client.get_table(self.mapper.table.table_id)
             self._previous_read = True
         self.ctx.client.upsert_table(body)

@@ -41,8 +41,10 @@ class RecordingDust(DustClient):
         super().__init__(*args, **kwargs)
         self.bodies: list[bytes] = []
         self.deleted: list[str] = []
+        self.table_reads = 0
 
     def get_table(self, table_id: str) -> dict[str, Any] | None:
+        self.table_reads += 1
         return None
 
     def upsert_table(self, body: Any) -> dict[str, Any]:
@@ -257,3 +259,20 @@ def test_a_field_whose_type_changes_gives_the_same_cells(field: str, first: Any,
     lines += [_line({"id": i, field: then}) for i in range(3, 6)]
     lines += [_line({"id": i, field: first if i % 2 else then}) for i in range(6, 12)]
     _same_sync(lines)
+
+
+@pytest.mark.parametrize(("mode", "reads"), [("append", 0), ("append_dedup", 0), ("overwrite", 1)])
+def test_only_a_stream_with_a_sweep_reads_its_table_before_writing(mode: str, reads: int) -> None:
+    # what the table held before this run matters to an overwrite's clean-up only: an append sync's first rows
+    # wait for one round trip (the table upsert), not two
+    complete = {
+        "type": "TRACE",
+        "trace": {
+            "type": "STREAM_STATUS",
+            "emitted_at": 1,
+            "stream_status": {"stream_descriptor": {"name": "users"}, "status": "COMPLETE"},
+        },
+    }
+    lines = [_line(_user(i)) for i in range(3)] + [json.dumps(complete).encode() + b"\n"]
+    _, client = _sync(lines, typed=True, mode=mode)
+    assert client.table_reads == reads and len(client.rows) == 3
