@@ -160,6 +160,11 @@ class StreamSink(ABC):
     @abstractmethod
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None: ...
 
+    def add_line(self, line: bytes) -> bool:
+        """A whole input line, tried when the previous record was of this stream: True when it was a record of
+        this stream and is done; False, with nothing done, for any other line (the reader then reads it)."""
+        return False
+
     def add_raw(self, raw: msgspec.Raw, emitted_at: int | None) -> bool:
         """`add` for a record's data as it came on its line (the writer's hot path). False, with nothing done,
         when it is not a JSON object msgspec reads: the writer then parses the whole line its slower way."""
@@ -380,8 +385,18 @@ class TableSink(StreamSink):
     def _id_of(self, data: Mapping[str, Any]) -> str:
         return self.mapper.row_id(data)
 
-    def add_raw(self, raw: msgspec.Raw, emitted_at: int | None) -> bool:
+    def add_line(self, line: bytes) -> bool:
         # the hot path of a tables sync: one call per record
+        typed = self._typed
+        if typed is None:
+            return False
+        row = typed.encode_line(line)
+        if row is None:
+            return False
+        self._buffer(*row)
+        return True
+
+    def add_raw(self, raw: msgspec.Raw, emitted_at: int | None) -> bool:
         typed = self._typed
         if typed is not None:
             row = typed.encode(raw)

@@ -381,7 +381,10 @@ class TableMapper:
             if (types - passthrough) <= set(_NESTED) and convert in _TEXT_CONVERTERS:
                 convert = plain_json_text  # as `_shape_plan` does
             fields.append(TypedField(field, name, frozenset(types), convert, passthrough))
-        return TypedRows(fields, self._key_field, deleted_field, max_row_bytes, self._count)
+        key = self.stream.key
+        return TypedRows(
+            fields, self._key_field, deleted_field, max_row_bytes, self._count, (key.namespace, key.name)
+        )
 
     def _count(self, coerced: list[str]) -> None:
         for name in coerced:

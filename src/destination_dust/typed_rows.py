@@ -1,7 +1,8 @@
 """Tables mode's fast path: a record's data, as it came on its line, decoded by msgspec into a struct typed by
 the shapes its stream has shown so far, and encoded into its row, with no dict in between.
 
-    line -> RecordLine (data kept as raw bytes) -> TableSink.add_raw -> TypedRows.encode -> (row_id, row bytes)
+    line of the previous record's stream -> TableSink.add_line -> TypedRows.encode_line -> (row_id, row bytes)
+    any other line -> RecordLine (data kept raw) -> TableSink.add_raw -> TypedRows.encode -> (row_id, row bytes)
                                                                      -> None: the dict path (TableMapper.encode)
 
 The dict path (`TableMapper.encode`) stays the reference. It plans each record shape (field names and value
@@ -25,7 +26,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
@@ -79,6 +80,7 @@ class TypedRows:
         deleted_field: str | None,
         max_row_bytes: int,
         count_coerced: Callable[[list[str]], None],
+        stream: tuple[str | None, str],
     ) -> None:
         attrs = [f"f{index}" for index in range(len(fields))]  # struct attributes: any field name is allowed
         by_field = {typed.field: attr for typed, attr in zip(fields, attrs, strict=True)}
@@ -89,6 +91,22 @@ class TypedRows:
             forbid_unknown_fields=True,
         )
         self._decode = msgspec.json.Decoder(record).decode
+        # A whole line of this stream, for the reader to try first when the previous record was of this stream
+        # too: one pass instead of two (the envelope, then the data). A line of another type or stream fails
+        # as soon as its "type" or "stream" is read (they come first in the lines sources write).
+        namespace, name = stream
+        body = msgspec.defstruct(
+            "RecordBody",
+            [
+                ("stream", Literal[name]),
+                ("data", record),
+                ("namespace", Any, None),
+                ("emitted_at", Any, None),
+            ],
+        )
+        line = msgspec.defstruct("RecordLine", [("type", Literal["RECORD"]), ("record", body)])
+        self._decode_line: Callable[[bytes], Any] = msgspec.json.Decoder(line).decode
+        self._namespace = namespace
         renamed = any(typed.column != typed.field for typed in fields)
         # a second struct with the column names when any differs (the record struct decodes the field names)
         self._value: Any = (
@@ -119,6 +137,19 @@ class TypedRows:
             record = self._decode(raw)
         except _ERRORS:
             return None
+        return self._row(record)
+
+    def encode_line(self, line: bytes) -> tuple[str, bytes] | None:
+        """`encode` for a whole input line: None also when it is not a RECORD of this stream."""
+        try:
+            body = self._decode_line(line).record
+        except _ERRORS:
+            return None
+        if (body.namespace or None) != self._namespace:
+            return None
+        return self._row(body.data)
+
+    def _row(self, record: Any) -> tuple[str, bytes] | None:
         row_id = plain_key_part(self._key(record))
         if row_id is None or (self._deleted is not None and self._deleted(record)):
             return None
@@ -138,7 +169,7 @@ class TypedRows:
             TypeError,
             ValueError,
             OverflowError,
-        ):  # never seen: converters give cells; the dict path copes
+        ):  # never seen (converters give cells): the dict path copes
             return None
         # a NUL to drop (or a text spelling \u0000), or a row to shrink (fit_row): the dict path decides
         if _NUL_ESCAPE in encoded or len(encoded) > self._max_row_bytes:

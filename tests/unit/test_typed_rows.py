@@ -42,6 +42,7 @@ class RecordingDust(DustClient):
         self.bodies: list[bytes] = []
         self.deleted: list[str] = []
         self.table_reads = 0
+        self.tables: dict[str, set[str]] = {}  # table_id -> row ids received
 
     def get_table(self, table_id: str) -> dict[str, Any] | None:
         self.table_reads += 1
@@ -52,6 +53,7 @@ class RecordingDust(DustClient):
 
     def upsert_rows_raw(self, table_id: str, body: bytes, count: int) -> None:
         self.bodies.append(body)
+        self.tables.setdefault(table_id, set()).update(row["row_id"] for row in orjson.loads(body)["rows"])
 
     def delete_row(self, table_id: str, row_id: str) -> None:
         self.deleted.append(row_id)
@@ -166,16 +168,16 @@ def _user(i: int, **extra: Any) -> dict[str, Any]:
 
 
 def _served(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the records the fast path served (a spy on TypedRows.encode)."""
+    """Counts the records the fast path served, a whole line or a record's data (a spy on TypedRows._row)."""
     served = [0]
-    encode = TypedRows.encode
+    make_row = TypedRows._row
 
-    def spy(self: TypedRows, raw: Any) -> Any:
-        row = encode(self, raw)
+    def spy(self: TypedRows, record: Any) -> Any:
+        row = make_row(self, record)
         served[0] += row is not None
         return row
 
-    monkeypatch.setattr(TypedRows, "encode", spy)
+    monkeypatch.setattr(TypedRows, "_row", spy)
     return served
 
 
@@ -276,3 +278,47 @@ def test_only_a_stream_with_a_sweep_reads_its_table_before_writing(mode: str, re
     lines = [_line(_user(i)) for i in range(3)] + [json.dumps(complete).encode() + b"\n"]
     _, client = _sync(lines, typed=True, mode=mode)
     assert client.table_reads == reads and len(client.rows) == 3
+
+
+def test_records_of_two_namespaces_and_other_lines_in_between_reach_their_own_tables() -> None:
+    # same stream name in two namespaces: a line tried whole against the previous record's stream must be
+    # told apart by its namespace; STATE lines and reordered keys in between change nothing
+    config = parse_config(
+        {
+            "api_key": API_KEY,
+            "workspace_id": "w",
+            "space_id": "s",
+            "data_source_id": "d",
+            "data_format": "tables",
+        }
+    )
+
+    def configured(namespace: str) -> dict[str, Any]:
+        return {
+            "stream": {"name": "users", "namespace": namespace, "json_schema": {"properties": DECLARED}},
+            "sync_mode": "full_refresh",
+            "destination_sync_mode": "append",
+            "primary_key": [["id"]],
+        }
+
+    def record(namespace: str, i: int, reordered: bool = False) -> bytes:
+        body = {"stream": "users", "namespace": namespace, "data": _user(i), "emitted_at": 1}
+        message = {"record": body, "type": "RECORD"} if reordered else {"type": "RECORD", "record": body}
+        return orjson.dumps(message) + b"\n"
+
+    state = orjson.dumps({"type": "STATE", "state": {"type": "LEGACY", "data": {}}}) + b"\n"
+    lines = [record("a", i) for i in range(5)] + [record("b", i) for i in range(100, 105)]
+    lines += [record("a" if i % 2 else "b", i, reordered=i % 3 == 0) for i in range(5, 40)] + [state]
+    lines += [record("b", i) for i in range(200, 210)] + [state]
+    client = RecordingDust(config)
+    catalog = parse_catalog({"streams": [configured("a"), configured("b")]}, config.format_for)
+    out = io.BytesIO()
+    writer = Writer(config, catalog, Output(out), client=client)
+    writer.run(io.BytesIO(b"".join(lines)))
+    tables = {key.namespace: sink.mapper.table.table_id for key, sink in writer.sinks.items()}  # type: ignore[attr-defined]
+    assert client.tables[tables["a"]] == {str(i) for i in [*range(5), *range(5, 40, 2)]}
+    assert client.tables[tables["b"]] == {
+        str(i) for i in [*range(100, 105), *range(6, 40, 2), *range(200, 210)]
+    }
+    assert writer.stats.read == 5 + 5 + 35 + 10
+    assert out.getvalue().count(b'"STATE"') == 2
