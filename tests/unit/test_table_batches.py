@@ -12,12 +12,10 @@ import orjson
 
 from destination_dust.catalog import parse_catalog
 from destination_dust.client import DustClient
-from destination_dust.config import parse_config
 from destination_dust.protocol import Output
 from destination_dust.sinks import TableSink
 from destination_dust.writer import Writer
-
-API_KEY = "sk-table-batches-test-key-that-is-long-and-entirely-fake-0123456789"
+from tests.unit.tables_sync import configured_stream, tables_config
 
 
 class GatedDust(DustClient):
@@ -59,23 +57,8 @@ def _wait_for(condition: Any) -> None:
 
 
 def test_a_batch_waits_only_for_the_batches_that_hold_its_row_ids() -> None:
-    config = parse_config(
-        {
-            "api_key": API_KEY,
-            "workspace_id": "w",
-            "space_id": "s",
-            "data_source_id": "d",
-            "data_format": "tables",
-            "table_batch_max_rows": 2,
-            "max_concurrent_requests": 4,
-        }
-    )
-    stream = {
-        "stream": {"name": "t", "json_schema": {"type": "object", "properties": {"id": {"type": "integer"}}}},
-        "sync_mode": "full_refresh",
-        "destination_sync_mode": "append",
-        "primary_key": [["id"]],
-    }
+    config = tables_config(table_batch_max_rows=2, max_concurrent_requests=4)
+    stream = configured_stream({"id": {"type": "integer"}}, name="t", key=[["id"]])
     client = GatedDust(config)
     writer = Writer(
         config, parse_catalog({"streams": [stream]}, config.format_for), Output(io.BytesIO()), client

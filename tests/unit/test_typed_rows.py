@@ -16,14 +16,12 @@ from hypothesis import strategies as st
 
 from destination_dust import sinks as sinks_module
 from destination_dust.catalog import parse_catalog
-from destination_dust.client import DustClient
-from destination_dust.config import parse_config
 from destination_dust.protocol import Output
 from destination_dust.sinks import TableSink
 from destination_dust.typed_rows import TypedRows
 from destination_dust.writer import Writer
+from tests.unit.tables_sync import RecordingDust, configured_stream, tables_config
 
-API_KEY = "sk-typed-rows-test-key-that-is-long-and-entirely-fake-0123456789"
 DECLARED = {
     "id": {"type": "integer"},
     "n": {"type": "number"},
@@ -36,52 +34,11 @@ DECLARED = {
 }
 
 
-class RecordingDust(DustClient):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.bodies: list[bytes] = []
-        self.deleted: list[str] = []
-        self.table_reads = 0
-        self.tables: dict[str, set[str]] = {}  # table_id -> row ids received
-
-    def get_table(self, table_id: str) -> dict[str, Any] | None:
-        self.table_reads += 1
-        return None
-
-    def upsert_table(self, body: Any) -> dict[str, Any]:
-        return {}
-
-    def upsert_rows_raw(self, table_id: str, body: bytes, count: int) -> None:
-        self.bodies.append(body)
-        self.tables.setdefault(table_id, set()).update(row["row_id"] for row in orjson.loads(body)["rows"])
-
-    def delete_row(self, table_id: str, row_id: str) -> None:
-        self.deleted.append(row_id)
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        return [row for body in self.bodies for row in orjson.loads(body)["rows"]]
-
-
 def _sync(
     lines: list[bytes], *, typed: bool, mode: str = "append", key: list[list[str]] | None = None
 ) -> tuple[Writer, RecordingDust]:
-    config = parse_config(
-        {
-            "api_key": API_KEY,
-            "workspace_id": "w",
-            "space_id": "s",
-            "data_source_id": "d",
-            "data_format": "tables",
-        }
-    )
-    stream = {
-        "stream": {"name": "users", "json_schema": {"type": "object", "properties": DECLARED}},
-        "sync_mode": "full_refresh",
-        "destination_sync_mode": mode,
-        "primary_key": [["id"]] if key is None else key,
-        "cursor_field": ["n"],
-    }
+    config = tables_config()
+    stream = configured_stream(DECLARED, mode=mode, key=[["id"]] if key is None else key, cursor=["n"])
     client = RecordingDust(config)
     writer = Writer(
         config, parse_catalog({"streams": [stream]}, config.format_for), Output(io.BytesIO()), client=client
@@ -283,23 +240,10 @@ def test_only_a_stream_with_a_sweep_reads_its_table_before_writing(mode: str, re
 def test_records_of_two_namespaces_and_other_lines_in_between_reach_their_own_tables() -> None:
     # same stream name in two namespaces: a line tried whole against the previous record's stream must be
     # told apart by its namespace; STATE lines and reordered keys in between change nothing
-    config = parse_config(
-        {
-            "api_key": API_KEY,
-            "workspace_id": "w",
-            "space_id": "s",
-            "data_source_id": "d",
-            "data_format": "tables",
-        }
-    )
+    config = tables_config()
 
     def configured(namespace: str) -> dict[str, Any]:
-        return {
-            "stream": {"name": "users", "namespace": namespace, "json_schema": {"properties": DECLARED}},
-            "sync_mode": "full_refresh",
-            "destination_sync_mode": "append",
-            "primary_key": [["id"]],
-        }
+        return configured_stream(DECLARED, namespace=namespace, key=[["id"]])
 
     def record(namespace: str, i: int, reordered: bool = False) -> bytes:
         body = {"stream": "users", "namespace": namespace, "data": _user(i), "emitted_at": 1}

@@ -11,49 +11,14 @@ import orjson
 import pytest
 
 from destination_dust.catalog import parse_catalog
-from destination_dust.client import DustClient
-from destination_dust.config import parse_config
 from destination_dust.protocol import Output
 from destination_dust.writer import Writer
-
-API_KEY = "sk-writer-read-test-key-that-is-long-and-entirely-fake-0123456789"
-
-
-class RecordingDust(DustClient):
-    """The calls of a tables sync, kept instead of sent."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rows: list[dict[str, Any]] = []
-
-    def get_table(self, table_id: str) -> dict[str, Any] | None:
-        return None
-
-    def upsert_table(self, body: Any) -> dict[str, Any]:
-        return {}
-
-    def upsert_rows_raw(self, table_id: str, body: bytes, count: int) -> None:
-        self.rows.extend(orjson.loads(body)["rows"])
+from tests.unit.tables_sync import API_KEY, RecordingDust, configured_stream, tables_config
 
 
 def _sync(lines: list[bytes]) -> tuple[Writer, RecordingDust, list[dict[str, Any]]]:
-    config = parse_config(
-        {
-            "api_key": API_KEY,
-            "workspace_id": "w",
-            "space_id": "s",
-            "data_source_id": "d",
-            "data_format": "tables",
-        }
-    )
-    stream = {
-        "stream": {
-            "name": "users",
-            "json_schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
-        },
-        "sync_mode": "full_refresh",
-        "destination_sync_mode": "append",
-    }
+    config = tables_config()
+    stream = configured_stream({"id": {"type": "integer"}})
     streams = parse_catalog({"streams": [stream]}, config.format_for)
     client = RecordingDust(config)
     out = io.BytesIO()
