@@ -48,6 +48,9 @@ _MAX_EPOCH_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _BAD_CHARS = re.compile("[\ud800-\udfff\x00]")
+NUL_ESCAPE = (
+    b"\\u0000"  # how orjson and msgspec write a NUL: an encoded row holding it needs its cells cleaned
+)
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 

@@ -82,6 +82,9 @@ def message_of(line: bytes, body: Any, number: int, warned: set[str]) -> Message
 # levels, orjson at 1,024), else the stdlib parser, which also takes the NaN and Infinity Python sources emit.
 # Output is still encoded with orjson (see tables.encode_row).
 _decode = msgspec.json.Decoder().decode
+# what msgspec raises on a line it refuses: its DecodeError (and ValidationError) and UnicodeDecodeError are
+# ValueErrors; nesting past the interpreter's recursion limit raises RecursionError
+DECODE_ERRORS = (ValueError, RecursionError)
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 19  # an integer outside [-2**63, 2**64) has at least 19 digits
 
@@ -90,7 +93,7 @@ def parse_line(line: bytes) -> Any:
     """One JSON line, exactly; None when it is not JSON (or blank). Surrounding whitespace is allowed."""
     try:
         return _decode(line)
-    except (msgspec.DecodeError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+    except DECODE_ERRORS:
         pass
     if _LONG_RUN not in line.translate(_DIGITS_TO_ZERO):
         try:
@@ -126,7 +129,7 @@ class RecordLine(msgspec.Struct):
     record: RecordBody | None = None
 
 
-# raises msgspec.DecodeError (and ValueError, RecursionError) where parse_line would fall back
+# raises one of DECODE_ERRORS where parse_line would fall back
 decode_record_line = msgspec.json.Decoder(RecordLine).decode
 decode_json = _decode  # any JSON value, exactly (the record data of a RecordLine)
 

@@ -12,9 +12,9 @@ as the process). Writes are buffered in memory per stream (`PENDING_MAX` entries
 worker thread running a sweep reads.
 
 "Sent" ids are kept as their 64-bit `hash()`, written as one blob per `PENDING_MAX` ids (`sent_chunks`): the
-reader thread pays a hash and a list append per id, and one insert per 5,000 ids. Only when a sweep first asks
-(`contains_many`) are the chunks unpacked into an indexed table (`sent`), most syncs never sweep (a new table or
-an append stream), so most never pay it. Before, each id was its own row, bound and inserted on the reader
+reader thread pays a hash and a list append per id, and one insert per 5,000 ids. The chunks are unpacked into
+an indexed table (`sent`) only when a sweep first asks (`contains_many`); most syncs never sweep (an append
+stream, or a table new in this run), so most never pay it. Before, each id was its own row, bound and inserted on the reader
 thread at ~2.5-3 us an id. Hashes can collide, but only in the safe direction: an id this sync did not send may
 be taken for a sent one (the sweep then keeps that stale item, odds about listed x sent / 2^64); a sent id is
 always found. The dedup cursors keep the full id text.

@@ -36,7 +36,7 @@ from destination_dust.config import DustConfig
 from destination_dust.documents import DocumentRenderer, DocumentUpsert
 from destination_dust.errors import DustRequestError
 from destination_dust.pipeline import Pipeline
-from destination_dust.protocol import decode_json
+from destination_dust.protocol import DECODE_ERRORS, decode_json
 from destination_dust.seen import SeenStore
 from destination_dust.sweep import generation_of, generation_tag, sweep_documents, sweep_rows, sweep_rule
 from destination_dust.tables import Row, TableMapper, fit_row
@@ -170,7 +170,7 @@ class StreamSink(ABC):
         when it is not a JSON object msgspec reads: the writer then parses the whole line its slower way."""
         try:
             data = decode_json(raw)
-        except (ValueError, RecursionError):  # msgspec.DecodeError and UnicodeDecodeError are ValueErrors
+        except DECODE_ERRORS:
             return False
         if type(data) is not dict:
             return False

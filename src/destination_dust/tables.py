@@ -40,6 +40,7 @@ import orjson
 
 from destination_dust.catalog import StreamConfig, StreamKey, get_path
 from destination_dust.cells import (
+    NUL_ESCAPE,
     PASSTHROUGH,
     Cell,
     Coerced,
@@ -268,7 +269,7 @@ class TableMapper:
         except orjson.JSONEncodeError:  # a lone surrogate, or an integer beyond 2^53
             encoded = None
         # orjson escapes NUL as \u0000; a text spelling `\u0000` literally also takes the slow path (same result)
-        if encoded is None or _NUL_ESCAPE in encoded:
+        if encoded is None or NUL_ESCAPE in encoded:
             value, coerced = self._cells(data, exact=True)
             encoded = encode_row(Row(row_id, value))
         else:
@@ -304,10 +305,11 @@ class TableMapper:
 
     def _planned_cells(self, data: dict[str, Any]) -> tuple[dict[str, Cell], list[str]]:
         """`_cells(data, exact=False)`, decided once per record shape instead of field by field. Records of a
-        stream nearly always share their field names and value types, so one tuple of the names then the types,
-        built and hashed in C, finds a plan: the column names (None when every field is already its column's name) and
-        the few fields whose type is not their column's cell (a nested object in a text column). The record
-        is never changed: `data` itself is the value only when nothing is renamed or converted."""
+        stream nearly always share their field names and value types, so one tuple of the names then the
+        types, built and hashed in C, finds a plan: the column names (None when every field is already its
+        column's name) and the few fields whose type is not their column's cell (a nested object in a text
+        column). The record is never changed: `data` itself is the value only when nothing is renamed or
+        converted."""
         shape = (*data, *map(type, data.values()))  # one flat tuple: the names, then the types
         plan = self._plans.get(shape)
         if plan is None:
@@ -334,7 +336,7 @@ class TableMapper:
         """The plan of a record shape, remembered; None when `_cells` must take it field by field: a field
         with no column yet (`_cells` makes it one, so the next record of the shape gets a plan), a folded
         field, or more shapes than are worth remembering (a stream of sparse records)."""
-        fields, types = shape[: len(shape) // 2], shape[len(shape) // 2 :]
+        fields, types = _split(shape)
         if len(self._plans) >= _MAX_SHAPE_PLANS or any(type(field) is not str for field in fields):
             return None
         names: list[str] = []
@@ -346,9 +348,7 @@ class TableMapper:
             name, convert, passthrough = slot
             names.append(name)
             if kind not in passthrough:
-                # an object or array in a text or untyped column is its JSON text: no dispatch per record
-                direct = kind in _NESTED and convert in _TEXT_CONVERTERS
-                converts.append((name, plain_json_text if direct else convert))
+                converts.append((name, _converter(convert, {kind})))
         plan = (None if names == list(fields) else tuple(names), tuple(converts))
         self._plans[shape] = plan
         return plan
@@ -370,17 +370,18 @@ class TableMapper:
             return None
         seen: dict[str, set[type]] = {}
         for shape in self._plans:
-            half = len(shape) // 2
-            for field, kind in zip(shape[:half], shape[half:], strict=True):
+            for field, kind in zip(*_split(shape), strict=True):
                 seen.setdefault(field, set()).add(kind)
         if self._key_field not in seen or not all(typeable(frozenset(types)) for types in seen.values()):
             return None
         fields = []
         for field, types in seen.items():
             name, convert, passthrough = self._slots[field]
-            if (types - passthrough) <= set(_NESTED) and convert in _TEXT_CONVERTERS:
-                convert = plain_json_text  # as `_shape_plan` does
-            fields.append(TypedField(field, name, frozenset(types), convert, passthrough))
+            fields.append(
+                TypedField(
+                    field, name, frozenset(types), _converter(convert, types - passthrough), passthrough
+                )
+            )
         key = self.stream.key
         return TypedRows(
             fields, self._key_field, deleted_field, max_row_bytes, self._count, (key.namespace, key.name)
@@ -461,6 +462,19 @@ class TableMapper:
         )
 
 
+def _split(shape: tuple[Any, ...]) -> tuple[tuple[str, ...], tuple[type, ...]]:
+    """A shape key's field names and value types (`_planned_cells` puts the names first, then the types)."""
+    half = len(shape) // 2
+    return shape[:half], shape[half:]
+
+
+def _converter(convert: Converter, converted: set[type]) -> Converter:
+    """The converter a plan calls for values of the `converted` types: an object or array in a text or untyped
+    column is its JSON text, so such fields skip the column converter's dispatch on every record."""
+    direct = bool(converted) and converted <= set(_NESTED) and convert in _TEXT_CONVERTERS
+    return plain_json_text if direct else convert
+
+
 def _mode(stream: StreamConfig) -> str:
     return {
         "append": "append (rows accumulate)",
@@ -506,9 +520,6 @@ def encode_row(row: Row) -> bytes:
     Copied to an exact-size bytes: orjson (3.13) returns its growth buffer, so a 1.5 KB row held ~16 KB and
     the rows queued behind the pipeline's 16 MB byte bound took 350+ MB of RSS (measured with tracemalloc)."""
     return memoryview(orjson.dumps({"row_id": row.row_id, "value": row.value})).tobytes()
-
-
-_NUL_ESCAPE = b"\\u0000"
 
 
 def fit_row(row: Row, max_row_bytes: int) -> tuple[Row, bytes]:

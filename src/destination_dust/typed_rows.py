@@ -30,8 +30,9 @@ from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
-from destination_dust.cells import MAX_SAFE_INTEGER, Coerced, Converter
+from destination_dust.cells import MAX_SAFE_INTEGER, NUL_ESCAPE, Coerced, Converter
 from destination_dust.ids import plain_key_part
+from destination_dust.protocol import DECODE_ERRORS
 
 _NONE = type(None)
 _SAFE_INT = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
@@ -46,10 +47,6 @@ _FIELD_TYPES: dict[type, tuple[Any, ...]] = {
     dict: (dict[str, Any],),
     list: (list[Any],),
 }
-_NUL_ESCAPE = b"\\u0000"
-# msgspec's DecodeError (and its ValidationError) and UnicodeDecodeError are ValueErrors; nesting deeper than
-# the interpreter's recursion limit raises RecursionError
-_ERRORS = (ValueError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -135,7 +132,7 @@ class TypedRows:
         then). The bytes are exact-size (msgspec shrinks its buffer, unlike orjson: see tables.encode_row)."""
         try:
             record = self._decode(raw)
-        except _ERRORS:
+        except DECODE_ERRORS:
             return None
         return self._row(record)
 
@@ -143,7 +140,7 @@ class TypedRows:
         """`encode` for a whole input line: None also when it is not a RECORD of this stream."""
         try:
             body = self._decode_line(line).record
-        except _ERRORS:
+        except DECODE_ERRORS:
             return None
         if (body.namespace or None) != self._namespace:
             return None
@@ -165,14 +162,11 @@ class TypedRows:
                 setattr(value, attr, cell)
         try:
             encoded = self._encode(_Row(row_id, value))
-        except (
-            TypeError,
-            ValueError,
-            OverflowError,
-        ):  # never seen (converters give cells): the dict path copes
+        # never seen (converters give cells): the dict path copes
+        except (TypeError, ValueError, OverflowError):
             return None
         # a NUL to drop (or a text spelling \u0000), or a row to shrink (fit_row): the dict path decides
-        if _NUL_ESCAPE in encoded or len(encoded) > self._max_row_bytes:
+        if NUL_ESCAPE in encoded or len(encoded) > self._max_row_bytes:
             return None
         if coerced:  # counted only now: a record handed to the dict path is counted there
             self._count_coerced(coerced)

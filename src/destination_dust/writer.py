@@ -13,14 +13,19 @@ import logging
 from collections.abc import Iterable
 from typing import IO, Any
 
-import msgspec
-
 from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.client import DustClient
 from destination_dust.config import DustConfig
 from destination_dust.pipeline import Pipeline
 from destination_dust.progress import Progress
-from destination_dust.protocol import Message, Output, decode_record_line, message_of, parse_line
+from destination_dust.protocol import (
+    DECODE_ERRORS,
+    Message,
+    Output,
+    decode_record_line,
+    message_of,
+    parse_line,
+)
 from destination_dust.seen import SeenStore
 from destination_dust.sinks import DocumentSink, SinkContext, StreamSink, SyncStats, TableSink
 from destination_dust.state import RecordCounter, StateGate
@@ -104,7 +109,7 @@ class Writer:
                 last = None
                 try:
                     head = decode_record_line(line)
-                except (msgspec.DecodeError, ValueError, RecursionError):
+                except DECODE_ERRORS:
                     head = None
                 if head is None or head.type != "RECORD" or (record := head.record) is None:
                     sink = None
