@@ -37,6 +37,9 @@ class NoDust(DustClient):
     def get_table(self, table_id: str) -> dict[str, Any] | None:
         return None
 
+    def list_tables(self) -> list[dict[str, Any]]:
+        return []
+
     def upsert_table(self, body: Any) -> dict[str, Any]:
         return {}
 

@@ -85,8 +85,10 @@ def main(argv: list[str], output: Output) -> int:
         checked = background.submit(preflight, client, config)
         from destination_dust.writer import Writer  # only `write` needs the sinks (and their imports)
 
-        writer = Writer(config, streams, output, client)
-        checked.result()
+        try:
+            writer = Writer(config, streams, output, client)  # lists the tables, in tables mode
+        finally:
+            checked.result()  # a failed check explains a wrong key or data source better than the listing
     writer.run(sys.stdin.buffer)
     return 0
 

@@ -61,8 +61,9 @@ class DustQuotaError(ConfigError):
     """403 data_source_quota_error / workspace_quota_error: the user must act (plan or storage)."""
 
 
-class DuplicateTableName(ConfigError):
-    """Dust's 500 'table names must be unique': another table (not ours) has that name."""
+class DuplicateTableName(TransientError):
+    """Dust's 500 'table names must be unique'. Names are chosen against the tables listed at the start of the
+    sync (table_names.py), so another table took the name since: a new sync chooses again."""
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,9 @@ def _classify(answer: DustAnswer, what: str) -> DestinationError:
         return PayloadTooLarge(f"{detail}. The request body is too large.", status=status, error_type=kind)
     if status == 500 and "must be unique" in answer.message:
         return DuplicateTableName(
-            f"{detail}. A table with this name exists in the data source but was not created by this "
-            "connector: change table_id_prefix or delete that table."
+            f"{detail}. Another table of the data source took this name after the sync listed the tables "
+            "(another client writing to this data source at the same time?). Run the sync again: a new "
+            "table's name is chosen against the tables that exist when the sync starts."
         )
     if status == 429 or status >= 500:
         return TransientError(

@@ -1,15 +1,19 @@
 """Dust-compatible identifiers: column and table names that match `^[a-z0-9_]+$`.
 
-`slugify` follows Dust's own `slugify` (front `string_utils.ts`, the same rules core applies to CSV headers):
-NFKD, drop combining diacritics, `_` between a lowercase ASCII letter and a following uppercase letter or
-digit, lowercase, every run of other characters becomes one `_`. Three deliberate differences, all so the
-result is always valid and `slugify(slugify(x)) == slugify(x)`:
+`slugify` (columns, and the names of new tables):
+- a name that already is a valid Dust column name (lowercase ASCII letters, digits and `_`, at most
+  MAX_KEPT_LENGTH characters) is kept exactly: `address2`, `line1`, `sha256`, `__dust_id`;
+- any other name: NFKD, combining diacritics dropped; words split where case changes (`FirstName` ->
+  `first_name`, `isActive` -> `is_active`), an acronym being one word (`HTTPStatus` -> `http_status`,
+  `userID` -> `user_id`, `URLs` -> `urls`); digits stay with the word before them (`Address2` -> `address2`,
+  `v2Endpoint` -> `v2_endpoint`, `2FA` -> `2fa`); lowercased; every run of other characters (spaces, punctuation, `_`,
+  non-ASCII) becomes one `_`; trailing `_` dropped, leading kept; nothing usable left gives the fallback
+  (`col` unless told otherwise); longer than MAX_SLUG_LENGTH keeps a readable head plus a digits-only hash.
+  The result is valid and `slugify(slugify(x)) == slugify(x)`.
 
-- after lowercasing, a lowercase letter followed by a digit is split again (`ID1` -> `id_1`; Dust gives `id1`,
-  which its own slugify would then turn into `id_1`);
-- trailing `_` are dropped (`Amount ($)` -> `amount`), leading ones kept (`_id` stays `_id`);
-- an empty or all-`_` result becomes the fallback (`col` unless told otherwise) instead of an empty name,
-  and names longer than MAX_SLUG_LENGTH keep a readable head plus a digits-only hash.
+`legacy_slugify` is the rule of version 0.1 (Dust's own CSV-header slugify, which also splits a letter from a
+following digit: `address2` -> `address_2`). It is frozen: table ids were derived with it, and a table made
+then keeps the column names it has (tables.TableMapper asks for them).
 
 `resolve_collisions` makes a list of slugs unique with `_2`, `_3`, ... in list order, so callers decide who
 keeps the plain name by ordering the list (catalog columns before columns found in the data).
@@ -22,13 +26,18 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-MAX_SLUG_LENGTH = 63  # the shortest identifier limit among SQL engines (Postgres); far below Dust's 1024
+MAX_SLUG_LENGTH = 63  # names we make: the shortest identifier limit among SQL engines (Postgres)
+MAX_KEPT_LENGTH = 1024  # Dust's MAX_COLUMN_NAME_LENGTH: a valid name up to this length is kept as it is
 _HASH_DIGITS = 8  # digits only: a hex hash would put letters next to digits, which slugify splits
 _DIACRITICS = re.compile("[\u0300-\u036f]")
 _CASE_BOUNDARY = re.compile("([a-z])([A-Z0-9])")
 _LETTER_DIGIT = re.compile("([a-z])([0-9])")
 _NON_SLUG_RUN = re.compile("[^a-z0-9]+")
 _VALID = re.compile("^[a-z0-9_]+$")
+# an acronym ends before its last capital when a lowercase word follows (`HTTPStatus`), not before a plural `s`
+_ACRONYM_END = re.compile("([A-Z]+)([A-Z](?!s(?![a-z]))[a-z])")
+# a capital starts a word after a lowercase letter, or after digits that follow a letter (`v2Endpoint`; `2FA` stays)
+_WORD_START = re.compile("([a-z]|[A-Za-z][0-9]+)([A-Z])")
 
 
 def is_slug(name: str) -> bool:
@@ -37,15 +46,29 @@ def is_slug(name: str) -> bool:
 
 
 def slugify(name: str, fallback: str = "col", max_length: int = MAX_SLUG_LENGTH) -> str:
-    """A valid, idempotent Dust identifier for `name` (see the module docstring). `fallback` must itself be a
-    slug (it is returned as is when nothing usable is left of `name`)."""
+    """`name` when it already is a valid Dust name, else one made from it (rules in the module docstring).
+    `fallback` must itself be a slug (it is returned as is when nothing usable is left of `name`)."""
+    if len(name) <= MAX_KEPT_LENGTH and _VALID.match(name):
+        return name
+    text = unicodedata.normalize("NFKD", name)
+    text = _DIACRITICS.sub("", text)
+    text = _ACRONYM_END.sub(r"\1_\2", text)
+    text = _WORD_START.sub(r"\1_\2", text)
+    return _finish(text.lower(), fallback, max_length)
+
+
+def legacy_slugify(name: str, fallback: str = "col", max_length: int = MAX_SLUG_LENGTH) -> str:
+    """The frozen rule of version 0.1 (see the module docstring): table ids and older tables' columns."""
     text = unicodedata.normalize("NFKD", name)
     text = _DIACRITICS.sub("", text)
     text = _CASE_BOUNDARY.sub(r"\1_\2", text)
-    text = text.lower().strip()
-    text = _LETTER_DIGIT.sub(r"\1_\2", text)
+    text = _LETTER_DIGIT.sub(r"\1_\2", text.lower())
+    return _finish(text, fallback, max_length)
+
+
+def _finish(text: str, fallback: str, max_length: int) -> str:
     # each run of anything else (spaces, punctuation, `_` runs, non-ASCII) becomes a single `_`
-    text = _NON_SLUG_RUN.sub("_", text).rstrip("_")
+    text = _NON_SLUG_RUN.sub("_", text.strip()).rstrip("_")
     if not text.strip("_"):
         return fallback
     return shorten(text, max_length)

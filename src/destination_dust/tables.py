@@ -1,13 +1,15 @@
 """Tables mode: one Dust table per stream, one row per record. Pure code: the sink does the HTTP.
 
-- `table_names` gives every stream a unique SQL name and a deterministic `table_id`.
+- Each stream's table name and table_id come from `table_names` (names that last across syncs).
 - `TableMapper` turns records into rows (`to_row`) and describes the table for the agent (`table_body`).
   Columns come from the catalog's JSON schema first (order and types), then from fields found in the data,
-  appended in order of first appearance. Names are slugified (`FirstName` -> `first_name`) and made unique
-  with `_2`, `_3`: catalog fields before fields found in the data, and among catalog fields one already
-  named like its slug first (`phone` keeps `phone`, `Phone #` becomes `phone_2`). Dust takes at most 512
-  columns: past 511, fields are folded into one JSON text column, `_airbyte_extra`, keyed by field name.
-  Cells follow the column's declared type (see `cells` for the coercion policy).
+  appended in order of first appearance. A field already named like a Dust column keeps its name; others
+  are slugified (`FirstName` -> `first_name`, rules in slug.py), except that a table which already has the
+  column version 0.1 made for a field (`address_2` for `address2`) keeps writing it there. Names are made
+  unique with `_2`, `_3`: catalog fields before fields found in the data, and among catalog fields one
+  already named like its slug first (`phone` keeps `phone`, `Phone #` becomes `phone_2`). Dust takes at
+  most 512 columns: past 511, fields are folded into one JSON text column, `_airbyte_extra`, keyed by field
+  name. Cells follow the column's declared type (see `cells` for the coercion policy).
 - `encode_row` / `fit_row`: a row's bytes on the wire, and a row shrunk (longest text cut, with a marker)
   until it fits one request. The sink (`sinks.TableSink`) batches them by rows and bytes.
 
@@ -15,30 +17,19 @@ Row ids come from `ids.row_id`: the escaped primary key, or without a key a hash
 So in a stream without a primary key, identical records get the same row id and become **one row** (resending
 a record is idempotent, but true duplicates are not counted twice), and a record that changes becomes a new
 row next to the old one.
-
-Naming decisions (`table_names`):
-- `name` = slug of `{prefix}{stream}`; when two namespaces in the catalog have streams with the same slug,
-  those streams become `{prefix}{namespace}_{stream}`. Remaining clashes get `_2`, `_3` in the order of
-  (namespace, stream), so one catalog always gives the same names.
-- `table_id` depends on the stream alone, never on the rest of the catalog: the plain `{prefix}{stream}` when
-  that is already a slug, no namespace is set and it is short; otherwise its slug (namespace included) plus
-  `-` and a hash of (prefix, namespace, stream). Slugs never contain `-`, so the two shapes cannot meet. If a
-  later catalog changes a stream's `name` (a second namespace appears), the upsert renames the same table
-  instead of creating a second one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from destination_dust.catalog import StreamConfig, StreamKey, get_path
+from destination_dust.catalog import StreamConfig, get_path
 from destination_dust.cells import (
     NUL_ESCAPE,
     PASSTHROUGH,
@@ -56,63 +47,19 @@ from destination_dust.cells import (
 from destination_dust.config import DustConfig
 from destination_dust.ids import plain_key_part
 from destination_dust.ids import row_id as make_row_id
-from destination_dust.slug import NameRegistry, is_slug, resolve_collisions, slugify
+from destination_dust.slug import NameRegistry, legacy_slugify, resolve_collisions, slugify
+from destination_dust.table_names import TableName
+from destination_dust.table_names import table_id_for as table_id_for  # the tests' and tools' import
 from destination_dust.typed_rows import TypedField, TypedRows, typeable
 
 MAX_COLUMNS = 512  # Dust core's MAX_TABLE_COLUMNS
 EXTRA_COLUMN = "_airbyte_extra"
-MAX_TABLE_ID_LENGTH = 128
 MAX_DESCRIPTION_CHARS = 4000  # the description is in every prompt that uses the table: keep it short
 _FIELD_NOTE_CHARS = 120
 _RENAMES_LISTED = 40  # renames named in the log line; the description lists them all
-_ID_HASH_CHARS = 12
+_NEW_FIELDS_LISTED = 10  # new fields named in a batch's log line
 TRUNCATION_MARKER = " …[truncated by Airbyte: {} more characters]"
 _MIN_CUTTABLE_CHARS = 2 * len(TRUNCATION_MARKER)
-
-
-# --- table names ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TableName:
-    name: str  # the SQL identifier the agent queries; unique in the data source
-    table_id: str  # Dust's upsert key: stable across runs
-    title: str  # shown in Dust's UI
-
-
-def table_names(streams: Iterable[StreamKey], prefix: str) -> dict[StreamKey, TableName]:
-    """A unique name, a deterministic table_id and a title for each stream (rules in the module docstring)."""
-    keys = sorted(set(streams), key=_stream_order)
-    namespaces_by_slug: dict[str, set[str | None]] = {}
-    for key in keys:
-        namespaces_by_slug.setdefault(slugify(key.name), set()).add(key.namespace)
-    wanted = [_wanted_name(key, prefix, len(namespaces_by_slug[slugify(key.name)]) > 1) for key in keys]
-    names = resolve_collisions(wanted)
-    return {
-        key: TableName(name, table_id_for(key, prefix), str(key))
-        for key, name in zip(keys, names, strict=True)
-    }
-
-
-def _stream_order(key: StreamKey) -> tuple[str, str]:
-    return (key.namespace or "", key.name)
-
-
-def _wanted_name(key: StreamKey, prefix: str, with_namespace: bool) -> str:
-    middle = f"{key.namespace}_{key.name}" if with_namespace and key.namespace else key.name
-    return slugify(prefix + middle, fallback=slugify(prefix, fallback="table"))
-
-
-def table_id_for(key: StreamKey, prefix: str) -> str:
-    """Deterministic and injective over (prefix, namespace, stream); readable when the name is simple."""
-    plain = prefix + key.name
-    if key.namespace is None and is_slug(plain) and len(plain) <= MAX_TABLE_ID_LENGTH:
-        return plain
-    readable = slugify(prefix + (f"{key.namespace}_" if key.namespace else "") + key.name, fallback="table")
-    identity = orjson.dumps([prefix, key.namespace, key.name])
-    digest = hashlib.sha256(identity).hexdigest()[:_ID_HASH_CHARS]
-    head = readable[: MAX_TABLE_ID_LENGTH - _ID_HASH_CHARS - 1]
-    return f"{head}-{digest}"
 
 
 # --- rows -------------------------------------------------------------------------------------------------
@@ -159,6 +106,9 @@ class TableMapper:
         self._plans: dict[tuple[Any, ...], _ShapePlan] = {}
         self._names = NameRegistry(reserved=[EXTRA_COLUMN])
         self._notes: list[str] = []
+        self._new_columns: list[
+            tuple[str, str]
+        ] = []  # (field, column) found in the data since the last notes
         self._description: tuple[int, str] | None = None
         key = stream.primary_key
         self._key_field = key[0][0] if len(key) == 1 and len(key[0]) == 1 else None  # a one-field key
@@ -176,14 +126,35 @@ class TableMapper:
         return len(self._columns) + len(self._folded)
 
     def pop_notes(self) -> list[str]:
-        """Renames and warnings since the last call, for the sink to log once."""
+        """Renames and warnings since the last call, for the sink to log once (fields found in the data: one
+        line with their count and the first few)."""
         notes, self._notes = self._notes, []
+        if self._new_columns:
+            found, self._new_columns = self._new_columns, []
+            listed = ", ".join(
+                repr(field) if field == name else f"{field!r} -> {name}"
+                for field, name in found[:_NEW_FIELDS_LISTED]
+            )
+            more = f" and {len(found) - _NEW_FIELDS_LISTED} more" if len(found) > _NEW_FIELDS_LISTED else ""
+            count = f"{len(found)} new fields" if len(found) > 1 else "a new field"
+            notes.append(f"stream {self.stream.key}: {count} found in the data: {listed}{more}")
         return notes
+
+    def _column_slug(self, field: str) -> str:
+        """The column a field wants: its slug, or the column version 0.1 made for it when the existing table
+        has that one (the field's earlier values are there: a new column would split them)."""
+        name = slugify(field)
+        existing = self.table.columns
+        if existing and name not in existing:
+            old = legacy_slugify(field)
+            if old in existing:
+                return old
+        return name
 
     def _add_catalog_columns(self) -> None:
         properties = self.stream.properties or {}
         fields = [str(field) for field in properties]
-        wanted = [slugify(field) for field in fields]
+        wanted = [self._column_slug(field) for field in fields]
         # A field already named like its slug keeps it (`phone` beats `Phone #`); otherwise schema order.
         # Resolving them all at once also keeps a suffix from taking a name that comes later (`a_2`).
         order = sorted(range(len(fields)), key=lambda i: wanted[i] != fields[i])
@@ -221,11 +192,9 @@ class TableMapper:
         """The slot of a field not seen yet (it becomes a column), or None when it is folded."""
         field = str(raw_field)
         if field not in self._slots and field not in self._folded:
-            name = self._add_column(field, slugify(field), None, from_catalog=False)
+            name = self._add_column(field, self._column_slug(field), None, from_catalog=False)
             if name is not None:  # folded fields are covered by the one warning (they can be countless)
-                self._notes.append(
-                    f"stream {self.stream.key}: new field {field!r} found in the data is column {name}"
-                )
+                self._new_columns.append((field, name))
         return self._slots.get(field)
 
     # rows

@@ -29,7 +29,8 @@ from destination_dust.protocol import (
 from destination_dust.seen import SeenStore
 from destination_dust.sinks import DocumentSink, SinkContext, StreamSink, SyncStats, TableSink
 from destination_dust.state import RecordCounter, StateGate
-from destination_dust.tables import TableMapper, table_names
+from destination_dust.table_names import assign_table_names
+from destination_dust.tables import TableMapper
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,13 @@ class Writer:
 
     def _make_sinks(self) -> dict[StreamKey, StreamSink]:
         ctx = SinkContext(self.config, self.client, self.pipeline, self.stats, self.seen)
-        tables = table_names(
-            [k for k, s in self.streams.items() if s.data_format == "tables"], self.config.table_id_prefix
-        )
+        table_streams = [k for k, s in self.streams.items() if s.data_format == "tables"]
+        # names that last: one listing of the data source's tables tells which streams have a table already
+        listing = self.client.list_tables() if table_streams else []
+        tables = assign_table_names(table_streams, self.config.table_id_prefix, listing)
+        for key, table in tables.items():
+            if table.is_new:
+                logger.info("stream %s: new table %s (table_id %s)", key, table.name, table.table_id)
         sinks: dict[StreamKey, StreamSink] = {}
         for key, stream in self.streams.items():
             if stream.data_format == "tables":

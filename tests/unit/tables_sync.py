@@ -64,6 +64,9 @@ class RecordingDust(DustClient):
         self.table_reads += 1
         return None
 
+    def list_tables(self) -> list[dict[str, Any]]:
+        return []
+
     def upsert_table(self, body: Any) -> dict[str, Any]:
         return {}
 

@@ -30,6 +30,9 @@ class GatedDust(DustClient):
     def get_table(self, table_id: str) -> dict[str, Any] | None:
         return None
 
+    def list_tables(self) -> list[dict[str, Any]]:
+        return []
+
     def upsert_table(self, body: Any) -> dict[str, Any]:
         return {}
 

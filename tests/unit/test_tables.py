@@ -35,18 +35,15 @@ from destination_dust.cells import (
     to_text,
 )
 from destination_dust.config import DustConfig
+from destination_dust.table_names import assign_table_names
 from destination_dust.tables import (
     EXTRA_COLUMN,
     MAX_COLUMNS,
     MAX_DESCRIPTION_CHARS,
-    MAX_TABLE_ID_LENGTH,
     Row,
     TableMapper,
-    TableName,
     encode_row,
     fit_row,
-    table_id_for,
-    table_names,
 )
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "tables"
@@ -76,7 +73,7 @@ def stream(
 
 
 def mapper(config: StreamConfig) -> TableMapper:
-    return TableMapper(config, CONFIG, table_names([config.key], CONFIG.table_id_prefix)[config.key])
+    return TableMapper(config, CONFIG, assign_table_names([config.key], CONFIG.table_id_prefix, [])[config.key])
 
 
 def value_of(result: Any) -> Any:
@@ -313,97 +310,6 @@ def test_any_value_in_any_column_is_a_valid_dust_cell(kind: Kind, value: Any) ->
         assert cell is None or isinstance(cell, bool)
 
 
-# --- table names ------------------------------------------------------------------------------------------
-
-
-def test_simple_stream_name_is_prefix_plus_stream() -> None:
-    names = table_names([StreamKey(None, "users")], "airbyte_")
-    assert names[StreamKey(None, "users")] == TableName("airbyte_users", "airbyte_users", "users")
-
-
-def test_names_are_slugified() -> None:
-    name = table_names([StreamKey(None, "Support Tickets")], "airbyte_")[StreamKey(None, "Support Tickets")]
-    assert name.name == "airbyte_support_tickets"
-    assert name.table_id.startswith("airbyte_support_tickets-")  # not already a slug: hashed
-    assert name.title == "Support Tickets"
-
-
-def test_namespaces_sharing_a_stream_name_get_distinct_names_and_ids() -> None:
-    public, crm, other = (
-        StreamKey("public", "users"),
-        StreamKey("crm", "users"),
-        StreamKey("public", "orders"),
-    )
-    names = table_names([public, crm, other], "airbyte_")
-    assert names[public].name == "airbyte_public_users"
-    assert names[crm].name == "airbyte_crm_users"
-    assert names[other].name == "airbyte_orders"  # no clash: the namespace stays out of the name
-    assert len({n.table_id for n in names.values()}) == 3
-    assert names[public].title == "public.users"
-
-
-def test_table_ids_do_not_depend_on_the_rest_of_the_catalog() -> None:
-    public = StreamKey("public", "users")
-    alone = table_names([public], "airbyte_")[public]
-    shared = table_names([public, StreamKey("crm", "users")], "airbyte_")[public]
-    assert alone.name == "airbyte_users" and shared.name == "airbyte_public_users"
-    assert alone.table_id == shared.table_id  # the table is renamed, not duplicated
-
-
-def test_naming_is_deterministic_whatever_the_catalog_order() -> None:
-    keys = [
-        StreamKey("a", "Users"),
-        StreamKey("b", "users"),
-        StreamKey(None, "users"),
-        StreamKey(None, "USERS"),
-    ]
-    first = table_names(keys, "airbyte_")
-    assert table_names(list(reversed(keys)), "airbyte_") == first
-    assert len({n.name for n in first.values()}) == len(keys)
-    assert len({n.table_id for n in first.values()}) == len(keys)
-    assert all(KEY_RE.match(n.name) for n in first.values())
-
-
-def test_namespace_joins_that_look_alike_keep_distinct_ids() -> None:
-    one, two = StreamKey("a_b", "c"), StreamKey("a", "b_c")
-    assert table_id_for(one, "x_") != table_id_for(two, "x_")
-    names = table_names([one, two], "x_")
-    assert names[one].name != names[two].name
-
-
-def test_long_names_are_bounded_and_hashed() -> None:
-    long_a, long_b = StreamKey(None, "report_" * 40 + "a"), StreamKey(None, "report_" * 40 + "b")
-    names = table_names([long_a, long_b], "airbyte_")
-    assert names[long_a].name != names[long_b].name
-    assert names[long_a].table_id != names[long_b].table_id
-    for name in names.values():
-        assert len(name.name) <= 63 and KEY_RE.match(name.name)
-        assert len(name.table_id) <= MAX_TABLE_ID_LENGTH
-
-
-def test_empty_prefix_and_odd_stream_names() -> None:
-    keys = [StreamKey(None, "!!!"), StreamKey(None, "???")]
-    names = table_names(keys, "")
-    assert [names[k].name for k in keys] == ["table", "table_2"]
-    assert names[keys[0]].table_id != names[keys[1]].table_id
-
-
-@given(
-    st.lists(
-        st.tuples(st.none() | st.text(min_size=1, max_size=8), st.text(min_size=1, max_size=20)), max_size=40
-    )
-)
-@settings(max_examples=100, deadline=None)
-def test_any_catalog_gets_unique_valid_names_and_ids(pairs: list[tuple[str | None, str]]) -> None:
-    keys = {StreamKey(ns or None, name) for ns, name in pairs}
-    names = table_names(keys, "airbyte_")
-    assert set(names) == keys
-    assert len({n.name for n in names.values()}) == len(keys)
-    assert len({n.table_id for n in names.values()}) == len(keys)
-    assert all(KEY_RE.match(n.name) and len(n.table_id) <= MAX_TABLE_ID_LENGTH for n in names.values())
-    assert table_names(sorted(keys, key=str, reverse=True), "airbyte_") == names
-
-
 # --- the mapper -------------------------------------------------------------------------------------------
 
 
@@ -425,7 +331,7 @@ def test_catalog_columns_win_collisions() -> None:
     assert [c.name for c in m.columns] == ["score", "phone", "phone_2", "score_2"]
     notes = m.pop_notes()
     assert notes[0] == "stream contacts: fields renamed to columns: 'Score' -> score, 'Phone #' -> phone_2"
-    assert notes[1] == "stream contacts: new field 'score' found in the data is column score_2"
+    assert notes[1] == "stream contacts: a new field found in the data: 'score' -> score_2"
     assert m.pop_notes() == []  # notes are handed out once
 
 
@@ -469,17 +375,17 @@ def test_identical_rows_without_a_key_share_one_row_id() -> None:
 
 
 def test_columns_beyond_512_fold_into_one_json_column() -> None:
-    properties = {f"field{i}": {"type": "integer"} for i in range(600)}
+    properties = {f"Field{i}": {"type": "integer"} for i in range(600)}
     m = mapper(stream(properties))
-    row = m.to_row({f"field{i}": i for i in range(600)} | {"late": "x"})
+    row = m.to_row({f"Field{i}": i for i in range(600)} | {"late": "x"})
     assert len(row.value) == MAX_COLUMNS
     assert len(m.columns) == MAX_COLUMNS - 1
     extra = orjson.loads(str(row.value[EXTRA_COLUMN]))
-    assert extra["field599"] == 599 and extra["late"] == "x" and "field0" not in extra
+    assert extra["Field599"] == 599 and extra["late"] == "x" and "Field0" not in extra
     notes = m.pop_notes()
     assert len([n for n in notes if EXTRA_COLUMN in n]) == 1
     (renamed,) = [n for n in notes if "renamed" in n]
-    assert renamed.endswith("'field39' -> field_39 and 471 more")  # 511 renames, 40 named
+    assert renamed.endswith("'Field39' -> field39 and 471 more")  # 511 renames, 40 named
     assert all(KEY_RE.match(k) for k in row.value)
     assert EXTRA_COLUMN in m.table_body()["description"]
 
