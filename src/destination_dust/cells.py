@@ -179,6 +179,36 @@ def _clean_deep(value: Any, depth: int = 0) -> Any:
     return value
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str a surrogate code point is always alone
+
+
+def lone_surrogate_fields(data: Mapping[Any, Any]) -> list[str]:
+    """The top-level fields whose value (or a key inside it) holds a lone surrogate: text no UTF-8 encoder
+    takes, so cells drop it and documents replace it. One orjson pass when there is none (the usual case)."""
+    try:
+        orjson.dumps(data, option=_JSON_OPTIONS, default=str)
+        return []
+    except (TypeError, orjson.JSONEncodeError):  # or an integer beyond 64 bits, or too deep: look closer
+        pass
+    return [
+        str(field)
+        for field, value in data.items()
+        if _has_lone_surrogate(field) or _has_lone_surrogate(value)
+    ]
+
+
+def _has_lone_surrogate(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.search(value) is not None
+    if depth >= MAX_JSON_DEPTH:
+        return False
+    if isinstance(value, Mapping):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_lone_surrogate(v, depth + 1) for v in value)
+    return False
+
+
 def json_text(value: Any) -> str:
     """Compact JSON for objects and arrays (what an agent can read with SQLite's json_extract)."""
     try:

@@ -29,10 +29,13 @@ What a record becomes (see render.py for the text itself):
   which changes every sync): the sink skips documents Dust already holds with the same fingerprint and
   generation.
 - **size**: a text longer than `max_document_chars` UTF-16 units is cut at a section boundary with a marker
-  line (render.fit_section); `truncated` is set and a warning names the stream and document id.
+  line (render.fit_section); `truncated` is set and a loss names the document, the sizes and the field
+  where the cut starts.
+- **text that cannot be encoded** (a lone UTF-16 surrogate) is replaced by U+FFFD; a loss names the fields.
 
 Warnings never quote record content. Repeated warnings of one kind (a bad URL or timestamp in every record)
-are reported once per stream; truncations are reported each time.
+are reported once per stream. Losses (truncation, unencodable text) go to the sink's notices.StreamNotices,
+which logs the first few of a stream one by one and then counts them.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ import orjson
 
 from destination_dust import ids
 from destination_dust.catalog import StreamConfig, get_path
-from destination_dust.cells import epoch_number_ms, parse_iso_epoch_ms
+from destination_dust.cells import epoch_number_ms, lone_surrogate_fields, parse_iso_epoch_ms
 from destination_dust.config import DustConfig
 from destination_dust.render import (
     build_section,
@@ -105,6 +108,7 @@ class DocumentUpsert:
     size: int  # approximate bytes of the body (for memory bounds)
     truncated: bool
     warnings: tuple[str, ...]  # short, never the record content
+    losses: tuple[tuple[str, str], ...] = ()  # (kind, detail) for notices.StreamNotices.report
 
 
 @dataclass(frozen=True)
@@ -136,9 +140,21 @@ class DocumentRenderer:
     def render(self, data: Mapping[str, Any], emitted_at: int | None = None) -> DocumentUpsert:
         document_id = self.document_id(data)
         warnings: list[str] = []
+        losses: list[tuple[str, str]] = []
         timestamp = self._timestamp(data, emitted_at, document_id, warnings)
         title = self._title(data, document_id, timestamp)
-        section, truncated = self._section(data, self._header(data, title, timestamp), document_id, warnings)
+        section, truncated = self._section(data, self._header(data, title, timestamp), document_id, losses)
+        unencodable = lone_surrogate_fields(data)
+        if unencodable:
+            listed = ", ".join(repr(field) for field in unencodable[:10])
+            more = f" and {len(unencodable) - 10} more" if len(unencodable) > 10 else ""
+            losses.append(
+                (
+                    "documents with text that cannot be encoded",
+                    f"document {document_id!r}: text that cannot be encoded (a lone UTF-16 surrogate) was "
+                    f"replaced by U+FFFD in {'field' if len(unencodable) == 1 else 'fields'} {listed}{more}",
+                )
+            )
         body: dict[str, Any] = {"title": title, "section": section, "tags": self._field_tags(data)}
         body["tags"] += self._stream_tags()
         if timestamp is not None:
@@ -159,21 +175,28 @@ class DocumentRenderer:
             size=len(payload) + sum(len(t) + 3 for t in marker_tags),
             truncated=truncated,
             warnings=tuple(warnings),
+            losses=tuple(losses),
         )
 
     def _section(
-        self, data: Mapping[str, Any], header: str, document_id: str, warnings: list[str]
+        self, data: Mapping[str, Any], header: str, document_id: str, losses: list[tuple[str, str]]
     ) -> tuple[dict[str, Any], bool]:
         """The section tree within the size limit, and whether it had to be truncated."""
         limit = self.config.max_document_chars
         fields = render_fields(self._text_fields(data), budget=RENDER_BUDGET_FACTOR * limit + 4096)
-        section, original = fit_section(build_section(header, fields), limit, fields.complete)
+        tree = build_section(header, fields)
+        section, original = fit_section(tree, limit, fields.complete)
         if original <= limit:
             return section, False
         size = f"{original:,}" if fields.complete else f"over {original:,}"
-        warnings.append(
-            f"stream {self.stream.key}: document {document_id!r} was truncated from {size} "
-            f"to at most {limit:,} characters (max_document_size_mb)"
+        cut = _first_cut(tree, section, [label for label, _ in fields.sections])
+        where = f"field {cut!r}" if cut is not None else "its short fields (every long field was left out)"
+        losses.append(
+            (
+                "documents truncated to max_document_size_mb",
+                f"document {document_id!r} was truncated from {size} to at most {limit:,} characters "
+                f"(max_document_size_mb); the cut starts in {where}",
+            )
         )
         return section, True
 
@@ -342,6 +365,19 @@ class DocumentRenderer:
 
 
 # --- helpers (public where the sink or the tests use them)
+
+
+def _first_cut(tree: Mapping[str, Any], fitted: Mapping[str, Any], labels: list[str]) -> str | None:
+    """The label of the first long field that lost text in `fit_section`, None when the cut is in the short
+    fields (the root's content). A kept section that still starts with its whole text was not cut (the marker
+    may follow it)."""
+    kept = fitted["sections"]
+    for index, child in enumerate(kept):
+        if not (child["content"] or "").startswith(tree["sections"][index]["content"] or ""):
+            return labels[index]
+    if not kept and not (fitted["content"] or "").startswith(tree["content"] or ""):
+        return None
+    return labels[len(kept)] if len(kept) < len(labels) else None
 
 
 def _fingerprinted(body: dict[str, Any], timestamp: _Timestamp | None) -> dict[str, Any]:

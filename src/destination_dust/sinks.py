@@ -35,6 +35,7 @@ from destination_dust.client import DustClient, PayloadTooLarge
 from destination_dust.config import DustConfig
 from destination_dust.documents import DocumentRenderer, DocumentUpsert
 from destination_dust.errors import DustRequestError
+from destination_dust.notices import StreamNotices
 from destination_dust.pipeline import Pipeline
 from destination_dust.protocol import DECODE_ERRORS, decode_json
 from destination_dust.seen import SeenStore
@@ -216,6 +217,7 @@ class DocumentSink(StreamSink):
     def __init__(self, stream: StreamConfig, ctx: SinkContext) -> None:
         super().__init__(stream, ctx)
         self.renderer = DocumentRenderer(stream, ctx.config)
+        self.notices = StreamNotices(stream.key)  # what documents lost (cut to fit, text not encodable)
         self._batch: dict[str, DocumentUpsert | None] = {}  # None = delete
         self._batch_records = 0
         self._batch_bytes = 0  # upper bound (a replaced document still counts until the flush)
@@ -237,6 +239,8 @@ class DocumentSink(StreamSink):
                 return
             for warning in document.warnings:
                 logger.warning(warning)
+            for kind, detail in document.losses:
+                self.notices.report(kind, detail)
             if document.truncated:
                 self.ctx.stats.add(truncated=1)
             self._batch.pop(document.document_id, None)  # re-insert: order of the latest occurrence
@@ -268,6 +272,10 @@ class DocumentSink(StreamSink):
             else:
                 job = self._submit(partial(self._upsert, document, lookup), size=document.size, after=after)
             self._last_for_id[document_id] = job
+
+    def finish(self) -> None:
+        super().finish()
+        self.notices.close()
 
     def _prune_done(self) -> None:
         if len(self._last_for_id) > 4 * DOCUMENT_BATCH:
@@ -427,7 +435,9 @@ class TableSink(StreamSink):
         if self._dedup_by_cursor and not self._admit(row_id, data):
             return
         if len(encoded) + 1 > self._max_bytes:
-            _, encoded = fit_row(Row(row_id, value), self._max_bytes - 1)
+            size = len(encoded)
+            _, encoded, cuts = fit_row(Row(row_id, value), self._max_bytes - 1)
+            self.mapper.report_fit(row_id, size, self._max_bytes - 1, cuts)
             self.ctx.stats.add(truncated=1)
         self._buffer(row_id, encoded)
 
@@ -549,5 +559,6 @@ class TableSink(StreamSink):
 
     def finish(self) -> None:
         super().finish()
+        self.mapper.notices.close()
         if self._table_future is not None:
             self._ensure_table()  # columns found in data after the first upsert update the description

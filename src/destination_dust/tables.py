@@ -40,6 +40,7 @@ from destination_dust.cells import (
     converter_for,
     json_text,
     kind_of,
+    lone_surrogate_fields,
     plain_json_text,
     to_any,
     to_text,
@@ -47,6 +48,7 @@ from destination_dust.cells import (
 from destination_dust.config import DustConfig
 from destination_dust.ids import plain_key_part
 from destination_dust.ids import row_id as make_row_id
+from destination_dust.notices import StreamNotices
 from destination_dust.slug import NameRegistry, legacy_slugify, resolve_collisions, slugify
 from destination_dust.table_names import TableName
 from destination_dust.table_names import table_id_for as table_id_for  # the tests' and tools' import
@@ -105,6 +107,7 @@ class TableMapper:
         # (*field names, *value types) of a record -> what `_cells` would do with it (see `_shape_plan`)
         self._plans: dict[tuple[Any, ...], _ShapePlan] = {}
         self._names = NameRegistry(reserved=[EXTRA_COLUMN])
+        self.notices = StreamNotices(stream.key)  # text a row lost (cut to fit, or not encodable)
         self._notes: list[str] = []
         self._new_columns: list[
             tuple[str, str]
@@ -239,6 +242,8 @@ class TableMapper:
             encoded = None
         # orjson escapes NUL as \u0000; a text spelling `\u0000` literally also takes the slow path (same result)
         if encoded is None or NUL_ESCAPE in encoded:
+            if encoded is None:
+                self._report_unencodable(row_id, data)
             value, coerced = self._cells(data, exact=True)
             encoded = encode_row(Row(row_id, value))
         else:
@@ -359,6 +364,40 @@ class TableMapper:
     def _count(self, coerced: list[str]) -> None:
         for name in coerced:
             self.coercions[name] += 1
+
+    # what a row lost (logged through `notices`)
+
+    def describe_field(self, column: str) -> str:
+        """`'Field' (column field)` for a log line (the folded fields' column says so)."""
+        if column == EXTRA_COLUMN:
+            return f"the fields beyond {MAX_COLUMNS - 1} columns (column {EXTRA_COLUMN})"
+        field = next((c.field for c in self._columns.values() if c.name == column), column)
+        return repr(field) if field == column else f"{field!r} (column {column})"
+
+    def _report_unencodable(self, row_id: str, data: Mapping[str, Any]) -> None:
+        fields = lone_surrogate_fields(data)
+        if fields:
+            listed = ", ".join(repr(field) for field in fields[:_NEW_FIELDS_LISTED])
+            more = f" and {len(fields) - _NEW_FIELDS_LISTED} more" if len(fields) > _NEW_FIELDS_LISTED else ""
+            self.notices.report(
+                "rows with text that cannot be encoded",
+                f"row {row_id!r}: text that cannot be encoded (a lone UTF-16 surrogate) was removed from "
+                f"{'field' if len(fields) == 1 else 'fields'} {listed}{more}",
+            )
+
+    def report_fit(self, row_id: str, size: int, limit: int, cuts: Mapping[str, int | None]) -> None:
+        """One notice for a row `fit_row` shrank: which fields lost how many characters, which were left out."""
+        lost = [
+            f"{self.describe_field(column)} cut by {chars:,} characters"
+            if chars is not None
+            else f"{self.describe_field(column)} left out"
+            for column, chars in cuts.items()
+        ]
+        self.notices.report(
+            "rows cut to fit one request",
+            f"row {row_id!r} was {size:,} bytes, more than one request takes ({limit:,}, table_batch_max_bytes): "
+            + "; ".join(lost),
+        )
 
     # the table
 
@@ -491,14 +530,16 @@ def encode_row(row: Row) -> bytes:
     return memoryview(orjson.dumps({"row_id": row.row_id, "value": row.value})).tobytes()
 
 
-def fit_row(row: Row, max_row_bytes: int) -> tuple[Row, bytes]:
+def fit_row(row: Row, max_row_bytes: int) -> tuple[Row, bytes, dict[str, int | None]]:
     """Shrink a row until its encoding is at most max_row_bytes: cut the longest text cell first (ending it
     with a marker that says how much was cut), then, if text alone cannot make it fit, drop the largest cells
-    (a missing cell reads as null in Dust). Raises ValueError only when even an empty row is too big."""
+    (a missing cell reads as null in Dust). Also returns what each changed column lost: the characters cut,
+    or None when it was left out. Raises ValueError only when even an empty row is too big."""
     value = dict(row.value)
     originals = {name: cell for name, cell in value.items() if isinstance(cell, str)}
     # characters kept of each text worth cutting (a short one would only grow by the marker)
     kept = {name: len(text) for name, text in originals.items() if len(text) > _MIN_CUTTABLE_CHARS}
+    dropped: list[str] = []
     encoded = encode_row(Row(row.row_id, value))
     while len(encoded) > max_row_bytes:
         excess = len(encoded) - max_row_bytes
@@ -513,8 +554,15 @@ def fit_row(row: Row, max_row_bytes: int) -> tuple[Row, bytes]:
                 raise ValueError(f"row {row.row_id!r} cannot fit in {max_row_bytes} bytes")
             _, name = max(sized)
             del value[name]
+            dropped.append(name)
         encoded = encode_row(Row(row.row_id, value))
-    return Row(row.row_id, value), encoded
+    cuts: dict[str, int | None] = {
+        name: len(originals[name]) - keep
+        for name, keep in kept.items()
+        if keep < len(originals[name]) and name not in dropped
+    }
+    cuts.update(dict.fromkeys(dropped))
+    return Row(row.row_id, value), encoded, cuts
 
 
 def _keep_after_cut(original: str, keep: int, excess_bytes: int) -> int:

@@ -520,7 +520,11 @@ def test_a_5mb_record_is_truncated_quickly_with_a_marker() -> None:
     assert text.rstrip().endswith(f"Dust's limit is {config.max_document_chars:,}]")
     assert "[truncated by Airbyte: the record was 5," in text
     assert [s["prefix"] for s in document.body["section"]["sections"]] == ["## body\n"]
-    assert len(document.warnings) == 1 and "'tickets-7'" in document.warnings[0]
+    assert document.warnings == ()
+    ((kind, detail),) = document.losses
+    assert kind == "documents truncated to max_document_size_mb"
+    assert detail.startswith("document 'tickets-7' was truncated from 5,")
+    assert detail.endswith("the cut starts in field 'body'")
     assert document.size > 2_000_000
     assert_dust_accepts(document, config.max_document_chars)
 
@@ -534,6 +538,20 @@ def test_truncation_cuts_between_sections_when_possible() -> None:
     assert sections[0]["content"] == "a" * 300 + "\n" and sections[1]["content"] == "b" * 300 + "\n"
     assert sections[2]["content"].startswith("ccc") and "[truncated by Airbyte" in sections[2]["content"]
     assert_dust_accepts(document, config.max_document_chars)
+    assert document.losses[0][1].endswith("the cut starts in field 'c'")
+
+
+def test_text_that_cannot_be_encoded_is_replaced_and_its_fields_named() -> None:
+    document = DocumentRenderer(make_stream(), make_config()).render(
+        {"id": 1, "name": "a\ud800b", "ok": "fine", "nested": {"k": ["\udfff"]}}
+    )
+    assert "a\ufffdb" in full_text(document.body["section"])
+    ((kind, detail),) = document.losses
+    assert kind == "documents with text that cannot be encoded"
+    assert detail == (
+        "document 'tickets-1': text that cannot be encoded (a lone UTF-16 surrogate) was replaced by U+FFFD "
+        "in fields 'name', 'nested'"
+    )
 
 
 def test_surrogate_pairs_are_never_split() -> None:
@@ -561,7 +579,7 @@ def test_a_record_that_multiplies_when_flattened_stops_early() -> None:
     assert time.perf_counter() - started < 3
     text = full_text(document.body["section"])
     assert document.truncated and "[truncated by Airbyte: the record was over " in text
-    assert "over" in document.warnings[0]
+    assert "truncated from over" in document.losses[0][1]
     assert_dust_accepts(document, config.max_document_chars)
 
 
@@ -590,7 +608,7 @@ def test_header_stays_small_whatever_the_script() -> None:
 
 def test_small_records_are_not_truncated() -> None:
     document = render(TICKET)
-    assert not document.truncated and document.warnings == ()
+    assert not document.truncated and document.warnings == () and document.losses == ()
     assert "[truncated" not in full_text(document.body["section"])
 
 

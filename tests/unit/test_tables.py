@@ -73,7 +73,9 @@ def stream(
 
 
 def mapper(config: StreamConfig) -> TableMapper:
-    return TableMapper(config, CONFIG, assign_table_names([config.key], CONFIG.table_id_prefix, [])[config.key])
+    return TableMapper(
+        config, CONFIG, assign_table_names([config.key], CONFIG.table_id_prefix, [])[config.key]
+    )
 
 
 def value_of(result: Any) -> Any:
@@ -445,16 +447,46 @@ def test_every_emitted_key_is_valid() -> None:
 
 
 def test_an_oversized_row_is_truncated_not_dropped() -> None:
-    row, encoded = fit_row(Row("big", {"title": "short", "body": "é" * 10_000, "n": 1}), 5_000)
+    row, encoded, cuts = fit_row(Row("big", {"title": "short", "body": "é" * 10_000, "n": 1}), 5_000)
     assert len(encoded) <= 5_000 and encoded == encode_row(row)
     assert row.value["title"] == "short" and row.value["n"] == 1
-    assert "truncated by Airbyte" in str(row.value["body"])
+    body = str(row.value["body"])
+    assert "truncated by Airbyte" in body
+    kept = len(body) - len(body.lstrip("é"))
+    assert cuts == {"body": 10_000 - kept}  # what the log line reports
+
+
+def test_a_shrunk_row_gives_one_notice_naming_the_row_the_field_and_what_was_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    m = mapper(stream({"Notes": {"type": "string"}, "id": {"type": "integer"}}, primary_key=(("id",),)))
+    row = m.to_row({"id": 7, "Notes": "x" * 10_000})
+    _, _, cuts = fit_row(row, 2_000)
+    with caplog.at_level("WARNING", logger="destination_dust"):
+        m.report_fit(row.row_id, 10_030, 2_000, cuts)
+        m.notices.close()  # one row: no total
+    (line,) = caplog.messages
+    assert line.startswith("stream contacts: row '7' was 10,030 bytes, more than one request takes (2,000")
+    assert f"'Notes' (column notes) cut by {cuts['notes']:,} characters" in line
+
+
+def test_text_that_cannot_be_encoded_is_dropped_and_its_field_named(caplog: pytest.LogCaptureFixture) -> None:
+    m = mapper(stream({"Name": {"type": "string"}, "id": {"type": "integer"}}, primary_key=(("id",),)))
+    with caplog.at_level("WARNING", logger="destination_dust"):
+        row_id, value, encoded = m.encode({"id": 3, "Name": "a\ud800b", "ok": "x"})
+        m.encode({"id": 4, "Name": "plain"})
+    assert row_id == "3" and value == {"id": 3, "name": "ab", "ok": "x"} and encoded == encode_row(Row("3", value))
+    assert caplog.messages == [
+        "stream contacts: row '3': text that cannot be encoded (a lone UTF-16 surrogate) was removed from "
+        "field 'Name'"
+    ]
 
 
 def test_fit_row_drops_cells_when_text_cannot_make_room() -> None:
     row = Row("r", {f"c{i}": float(i) + 0.123456789 for i in range(100)})
-    fitted, encoded = fit_row(row, 1_000)
+    fitted, encoded, cuts = fit_row(row, 1_000)
     assert len(encoded) <= 1_000 and 50 < len(fitted.value) < 100
+    assert set(cuts) == set(row.value) - set(fitted.value) and set(cuts.values()) == {None}
     with pytest.raises(ValueError, match="cannot fit"):
         fit_row(Row("r" * 200, {}), 100)
 
