@@ -57,6 +57,7 @@ from destination_dust import ids
 from destination_dust.catalog import StreamConfig, get_path
 from destination_dust.cells import epoch_number_ms, lone_surrogate_fields, parse_iso_epoch_ms
 from destination_dust.config import DustConfig
+from destination_dust.notices import first_few
 from destination_dust.render import (
     build_section,
     compact_json,
@@ -146,13 +147,12 @@ class DocumentRenderer:
         section, truncated = self._section(data, self._header(data, title, timestamp), document_id, losses)
         unencodable = lone_surrogate_fields(data)
         if unencodable:
-            listed = ", ".join(repr(field) for field in unencodable[:10])
-            more = f" and {len(unencodable) - 10} more" if len(unencodable) > 10 else ""
+            listed = first_few([repr(field) for field in unencodable])
             losses.append(
                 (
                     "documents with text that cannot be encoded",
                     f"document {document_id!r}: text that cannot be encoded (a lone UTF-16 surrogate) was "
-                    f"replaced by U+FFFD in {'field' if len(unencodable) == 1 else 'fields'} {listed}{more}",
+                    f"replaced by U+FFFD in {'field' if len(unencodable) == 1 else 'fields'} {listed}",
                 )
             )
         body: dict[str, Any] = {"title": title, "section": section, "tags": self._field_tags(data)}

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 
 from destination_dust.catalog import StreamKey
 
 logger = logging.getLogger(__name__)
 
 DETAILED = 5  # lines per stream and kind before the rest are only counted
+
+
+def first_few(items: Sequence[str], limit: int = 10) -> str:
+    """`a, b, c and 7 more`: a log line names the first `limit` items of a list that can be long."""
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
 
 
 class StreamNotices:

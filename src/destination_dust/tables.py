@@ -48,7 +48,7 @@ from destination_dust.cells import (
 from destination_dust.config import DustConfig
 from destination_dust.ids import plain_key_part
 from destination_dust.ids import row_id as make_row_id
-from destination_dust.notices import StreamNotices
+from destination_dust.notices import StreamNotices, first_few
 from destination_dust.slug import NameRegistry, legacy_slugify, resolve_collisions, slugify
 from destination_dust.table_names import TableName
 from destination_dust.table_names import table_id_for as table_id_for  # the tests' and tools' import
@@ -59,7 +59,6 @@ EXTRA_COLUMN = "_airbyte_extra"
 MAX_DESCRIPTION_CHARS = 4000  # the description is in every prompt that uses the table: keep it short
 _FIELD_NOTE_CHARS = 120
 _RENAMES_LISTED = 40  # renames named in the log line; the description lists them all
-_NEW_FIELDS_LISTED = 10  # new fields named in a batch's log line
 TRUNCATION_MARKER = " …[truncated by Airbyte: {} more characters]"
 _MIN_CUTTABLE_CHARS = 2 * len(TRUNCATION_MARKER)
 
@@ -134,13 +133,9 @@ class TableMapper:
         notes, self._notes = self._notes, []
         if self._new_columns:
             found, self._new_columns = self._new_columns, []
-            listed = ", ".join(
-                repr(field) if field == name else f"{field!r} -> {name}"
-                for field, name in found[:_NEW_FIELDS_LISTED]
-            )
-            more = f" and {len(found) - _NEW_FIELDS_LISTED} more" if len(found) > _NEW_FIELDS_LISTED else ""
+            listed = first_few([repr(f) if f == name else f"{f!r} -> {name}" for f, name in found])
             count = f"{len(found)} new fields" if len(found) > 1 else "a new field"
-            notes.append(f"stream {self.stream.key}: {count} found in the data: {listed}{more}")
+            notes.append(f"stream {self.stream.key}: {count} found in the data: {listed}")
         return notes
 
     def _column_slug(self, field: str) -> str:
@@ -169,9 +164,8 @@ class TableMapper:
             if name is not None and name != field:
                 renames.append(f"{field!r} -> {name}")
         if renames:  # one line for the whole schema: a wide stream must not flood the log
-            listed = ", ".join(renames[:_RENAMES_LISTED])
-            more = f" and {len(renames) - _RENAMES_LISTED} more" if len(renames) > _RENAMES_LISTED else ""
-            self._notes.append(f"stream {self.stream.key}: fields renamed to columns: {listed}{more}")
+            listed = first_few(renames, _RENAMES_LISTED)
+            self._notes.append(f"stream {self.stream.key}: fields renamed to columns: {listed}")
 
     def _add_column(self, field: str, wanted: str, schema: Any, from_catalog: bool) -> str | None:
         """Make `field` a column and return its name, or fold it (None) when the table is full."""
@@ -377,12 +371,11 @@ class TableMapper:
     def _report_unencodable(self, row_id: str, data: Mapping[str, Any]) -> None:
         fields = lone_surrogate_fields(data)
         if fields:
-            listed = ", ".join(repr(field) for field in fields[:_NEW_FIELDS_LISTED])
-            more = f" and {len(fields) - _NEW_FIELDS_LISTED} more" if len(fields) > _NEW_FIELDS_LISTED else ""
+            listed = first_few([repr(field) for field in fields])
             self.notices.report(
                 "rows with text that cannot be encoded",
                 f"row {row_id!r}: text that cannot be encoded (a lone UTF-16 surrogate) was removed from "
-                f"{'field' if len(fields) == 1 else 'fields'} {listed}{more}",
+                f"{'field' if len(fields) == 1 else 'fields'} {listed}",
             )
 
     def report_fit(self, row_id: str, size: int, limit: int, cuts: Mapping[str, int | None]) -> None:
