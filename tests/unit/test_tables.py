@@ -1,4 +1,4 @@
-"""Tables mode: cell conversion, table naming, the record -> row mapping, the table body and batching."""
+"""Tables mode: cell conversion, column naming, the record -> row mapping, the table body and batching."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +338,22 @@ def test_catalog_columns_win_collisions() -> None:
     assert m.pop_notes() == []  # notes are handed out once
 
 
+def test_valid_field_names_are_kept_and_others_follow_one_rule() -> None:
+    m = mapper(stream({"address2": {}, "line1": {}, "sha256": {}, "v2Endpoint": {}, "HTTPStatus": {}}))
+    row = m.to_row({"address2": 1, "line1": 2, "sha256": 3, "v2Endpoint": 4, "HTTPStatus": 5, "FirstName": 6})
+    assert list(row.value) == ["address2", "line1", "sha256", "v2_endpoint", "http_status", "first_name"]
+
+
+def test_a_table_made_by_version_0_1_keeps_its_columns() -> None:
+    """Where the existing table has the column 0.1 made for a field, the field keeps writing there (catalog
+    fields and fields found in the data alike); other fields get today's names."""
+    config = stream({"address2": {}, "line1": {}})
+    table = assign_table_names([config.key], CONFIG.table_id_prefix, [])[config.key]
+    old = TableMapper(config, CONFIG, replace(table, columns=frozenset({"address_2", "sha_256", "id"})))
+    row = old.to_row({"address2": "a", "line1": "b", "sha256": "c", "zip5": "d"})
+    assert row.value == {"address_2": "a", "line1": "b", "sha_256": "c", "zip5": "d"}
+
+
 def test_a_field_named_like_the_extra_column_is_renamed() -> None:
     m = mapper(stream({EXTRA_COLUMN: {"type": "string"}}))
     assert m.to_row({EXTRA_COLUMN: "x"}).value == {f"{EXTRA_COLUMN}_2": "x"}
@@ -475,7 +492,11 @@ def test_text_that_cannot_be_encoded_is_dropped_and_its_field_named(caplog: pyte
     with caplog.at_level("WARNING", logger="destination_dust"):
         row_id, value, encoded = m.encode({"id": 3, "Name": "a\ud800b", "ok": "x"})
         m.encode({"id": 4, "Name": "plain"})
-    assert row_id == "3" and value == {"id": 3, "name": "ab", "ok": "x"} and encoded == encode_row(Row("3", value))
+    assert (
+        row_id == "3"
+        and value == {"id": 3, "name": "ab", "ok": "x"}
+        and encoded == encode_row(Row("3", value))
+    )
     assert caplog.messages == [
         "stream contacts: row '3': text that cannot be encoded (a lone UTF-16 surrogate) was removed from "
         "field 'Name'"
