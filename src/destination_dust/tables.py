@@ -51,7 +51,9 @@ from destination_dust.ids import row_id as make_row_id
 from destination_dust.notices import StreamNotices, first_few
 from destination_dust.slug import NameRegistry, legacy_slugify, resolve_collisions, slugify
 from destination_dust.table_names import TableName
-from destination_dust.table_names import table_id_for as table_id_for  # the tests' and tools' import
+from destination_dust.table_names import (
+    table_id_for as table_id_for,
+)  # re-exported: tests and tools import it here
 from destination_dust.typed_rows import TypedField, TypedRows, typeable
 
 MAX_COLUMNS = 512  # Dust core's MAX_TABLE_COLUMNS
@@ -108,9 +110,8 @@ class TableMapper:
         self._names = NameRegistry(reserved=[EXTRA_COLUMN])
         self.notices = StreamNotices(stream.key)  # text a row lost (cut to fit, or not encodable)
         self._notes: list[str] = []
-        self._new_columns: list[
-            tuple[str, str]
-        ] = []  # (field, column) found in the data since the last notes
+        # (field, column) of the fields found in the data since the last notes
+        self._new_columns: list[tuple[str, str]] = []
         self._description: tuple[int, str] | None = None
         key = stream.primary_key
         self._key_field = key[0][0] if len(key) == 1 and len(key[0]) == 1 else None  # a one-field key

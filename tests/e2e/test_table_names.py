@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from destination_dust.catalog import StreamKey
-from destination_dust.tables import table_id_for
+from destination_dust.table_names import table_id_for
 from dust_emulator.testing import EmulatorProcess
 from tests.helpers import (
     FAKE_KEY,
