@@ -18,10 +18,11 @@ import struct
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 import orjson
 
+from . import querystring
 from .errors import DustApiError, route_not_found
 from .routes import Call, Route, match_route
 from .state import EmulatorState
@@ -127,7 +128,7 @@ class DustApiApp:
         json_body: Any = None
         if method == "POST":
             json_body = _parse_json(headers, body)
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        query = querystring.parse(scope.get("query_string", b"").decode("latin-1"))
         call = Call(self.state, method, workspace_id, params, query, json_body, key)
         return await route.handler(call)
 
