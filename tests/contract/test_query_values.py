@@ -126,3 +126,29 @@ def test_repeated_document_ids_are_all_used(dust: DustTarget) -> None:
         listed = client.get(f"{dust.ds_path}/documents?document_ids={ids[0]}&document_ids={ids[2]}&limit=0x5")
     assert listed.status_code == 200, listed.text
     assert {doc["document_id"] for doc in listed.json()["documents"]} == {ids[0], ids[2]}
+
+
+def test_spaces_kinds_is_a_comma_separated_enum(dust: DustTarget) -> None:
+    # front-api/routes/v1/w/[wId]/spaces/index.ts: z.string().transform(split(",")).pipe(z.array(z.enum(...)))
+    with dust.client() as client:
+        only_global = client.get("/spaces?kinds=global")
+        unknown = client.get("/spaces?kinds=global,vault")
+        empty = client.get("/spaces?kinds=")
+        repeated = client.get("/spaces?kinds=global&kinds=regular")
+    assert only_global.status_code == 200, only_global.text
+    assert {space["kind"] for space in only_global.json()["spaces"]} == {"global"}
+    expected = "'system' | 'global' | 'regular' | 'project'"
+    assert_error(
+        unknown,
+        400,
+        "invalid_request_error",
+        f"Invalid query parameters: Validation error: Invalid enum value. Expected {expected}, received 'vault' "
+        'at "kinds[1]"',
+    )
+    assert_error(empty, 400, "invalid_request_error")
+    assert_error(
+        repeated,
+        400,
+        "invalid_request_error",
+        'Invalid query parameters: Validation error: Expected string, received array at "kinds"',
+    )
