@@ -349,23 +349,6 @@ async def delete_document(call: Call) -> tuple[int, Any]:
     return 200, {"document": {"document_id": call.params["documentId"]}}
 
 
-async def list_documents(call: Call) -> tuple[int, Any]:
-    paging = querystring.non_negative_ints(call.query, PAGING_DEFAULTS)
-    ds = resolve_data_source(call)
-    limit, offset, core_error = _core_paging(paging)
-    if core_error is not None:
-        raise DustApiError(
-            400,
-            "data_source_error",
-            "There was an error retrieving the data source documents.",
-            data_source_error=core_error,
-        )
-    documents, total = call.state.store.list_documents(
-        ds["id"], limit, offset, call.query.all("document_ids") or None
-    )
-    return 200, {"documents": [core_document(ds, doc) for doc in documents], "total": total}
-
-
 PAGING_DEFAULTS = {"limit": 10, "offset": 0}
 # What front's CoreAPI reports when core answers a plain-text deserialisation error (not JSON).
 CORE_REJECTED_INPUT = {
@@ -393,6 +376,23 @@ def _core_paging(paging: dict[str, float]) -> tuple[int, int, dict[str, str] | N
             return 0, 0, {"code": "internal_server_error", "message": message}
         values[name] = value
     return values["limit"], values["offset"], None
+
+
+async def list_documents(call: Call) -> tuple[int, Any]:
+    paging = querystring.non_negative_ints(call.query, PAGING_DEFAULTS)
+    ds = resolve_data_source(call)
+    limit, offset, core_error = _core_paging(paging)
+    if core_error is not None:
+        raise DustApiError(
+            400,
+            "data_source_error",
+            "There was an error retrieving the data source documents.",
+            data_source_error=core_error,
+        )
+    documents, total = call.state.store.list_documents(
+        ds["id"], limit, offset, call.query.all("document_ids") or None
+    )
+    return 200, {"documents": [core_document(ds, doc) for doc in documents], "total": total}
 
 
 SEARCH_NUMBERS = ("top_k", "target_document_tokens", "timestamp_gt", "timestamp_lt")
