@@ -11,7 +11,7 @@ from .conftest import DATA_SOURCE_KEYS, DustTarget
 
 def _global_space(client: httpx.Client) -> str:
     spaces = client.get("/spaces").json()["spaces"]
-    return next(space["sId"] for space in spaces if space["kind"] == "global")
+    return str(next(space["sId"] for space in spaces if space["kind"] == "global"))
 
 
 def _sids(response: httpx.Response) -> set[str]:
@@ -32,12 +32,7 @@ def test_legacy_list_is_the_global_space(dust: DustTarget) -> None:
 
 
 def test_legacy_list_leaves_out_other_spaces_for_every_key(dust: DustTarget) -> None:
-    emulator = dust.stage_only_in_emulator("a data source in a non-global space, and a system key")
-    workspace = dust.workspace_id
-    space = emulator.control.post(f"/workspaces/{workspace}/spaces", json={"name": "Team"}).json()["space"]
-    team = emulator.control.post(
-        f"/workspaces/{workspace}/data_sources", json={"name": "team-folder", "space_id": space["sId"]}
-    ).json()["data_source"]
+    emulator, team = dust.stage_team_data_source("a data source in a non-global space, and a system key")
     for key in (None, emulator.system_api_key):
         with dust.client(api_key=key) as client:
             listed = _sids(client.get("/data_sources"))

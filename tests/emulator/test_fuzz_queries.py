@@ -184,20 +184,14 @@ def _send(
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.parametrize("ids", ["known", "random"])
 @FUZZ
 @given(data=st.data())
-def test_random_query_strings_on_every_route(
-    emulator: EmulatorThread, client: httpx.Client, logged_errors: _Errors, data: st.DataObject
+def test_random_queries_and_path_ids_on_every_route(
+    emulator: EmulatorThread, client: httpx.Client, logged_errors: _Errors, ids: str, data: st.DataObject
 ) -> None:
-    _send(emulator, client, logged_errors, data.draw(requests(emulator, ids="known")))
-
-
-@FUZZ
-@given(data=st.data())
-def test_random_path_ids_on_every_route(
-    emulator: EmulatorThread, client: httpx.Client, logged_errors: _Errors, data: st.DataObject
-) -> None:
-    _send(emulator, client, logged_errors, data.draw(requests(emulator, ids="random")))
+    """``known``: seeded ids, so every query reaches its handler's checks; ``random``: odd ids too."""
+    _send(emulator, client, logged_errors, data.draw(requests(emulator, ids=ids)))
 
 
 def test_every_route_is_drawn() -> None:
