@@ -2,7 +2,8 @@
 validates JSON and renders every answer (errors in Dust's envelope, never a stack trace).
 
 Routing works on ``raw_path`` split on ``/`` and then percent-decoded per segment, like Hono: a
-document id sent as ``a%2Fb`` reaches the handler as ``a/b`` instead of changing the route.
+document id sent as ``a%2Fb`` reaches the handler as ``a/b`` instead of changing the route. The
+query string is read by ``querystring.parse`` (Hono's rules) for every route.
 """
 
 from __future__ import annotations
