@@ -57,10 +57,9 @@ def _mostly(likely: st.SearchStrategy[str], other: st.SearchStrategy[str]) -> st
 
 
 # around the limits of JavaScript numbers, of Rust's i64 and u64, and of JavaScript's integer printing
-BOUNDARIES = ["9007199254740993", "9223372036854774784", "9223372036854775807", "9223372036854775808", "18446744073709551615", "18446744073709551616", "1e21", "-0", "-1", "0.5"]  # fmt: skip
-numbers = (
-    st.sampled_from(BOUNDARIES)
-    | st.integers(min_value=-(2**70), max_value=2**70).map(str)
+BOUNDARIES = ["9007199254740993", "9223372036854774784", "9223372036854775807", "9223372036854775808", "0x8000000000000000", "1e19", "18446744073709549568", "18446744073709551615", "18446744073709551616", "1e21", "-0", "-1", "0.5"]  # fmt: skip
+numbers = st.sampled_from(BOUNDARIES) | (  # half of the numbers are boundaries
+    st.integers(min_value=-(2**70), max_value=2**70).map(str)
     | st.floats().map(repr)
     | st.lists(st.sampled_from(VALUE_PIECES), min_size=1, max_size=3).map("".join)
 )
@@ -69,7 +68,7 @@ values = _mostly(numbers, raw_text)
 
 def query_strings(route: Route) -> st.SearchStrategy[str]:
     names = _mostly(st.sampled_from(ROUTE_QUERY_NAMES.get(route.kind, ["limit"])), raw_text)
-    pairs = st.lists(st.tuples(names, st.sampled_from(["=", "=", ""]), values), max_size=5)
+    pairs = st.lists(st.tuples(names, st.sampled_from(["=", "=", ""]), values), min_size=1, max_size=5)
     return pairs.map(
         lambda parts: "&".join(name + sep + (value if sep else "") for name, sep, value in parts)
     )
@@ -181,7 +180,7 @@ def _send(
     assert not logged_errors.records, [record.getMessage() for record in logged_errors.records]
 
 
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.mark.parametrize("ids", ["known", "random"])
