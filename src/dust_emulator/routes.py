@@ -358,31 +358,24 @@ CORE_REJECTED_INPUT = {
 }
 
 
-def _core_paging(paging: dict[str, float]) -> tuple[int, int, dict[str, str] | None]:
-    """``limit`` and ``offset`` as core uses them, or the error core answers instead.
-
-    Core reads them as ``usize`` and casts them to Postgres' ``i64``: a value of 2^63 or more
-    becomes negative (Postgres refuses it), one past 2^64 fails core's query parsing.
-    """
-    values: dict[str, int] = {}
-    for name, number in paging.items():
-        value = querystring.as_core_usize(number)
-        if value is None:
-            return 0, 0, CORE_REJECTED_INPUT
-        if value > I64_MAX:
-            message = (
-                f"Failed to list data source (error: db error: ERROR: {name.upper()} must not be negative)"
-            )
-            return 0, 0, {"code": "internal_server_error", "message": message}
-        values[name] = value
-    return values["limit"], values["offset"], None
+def _core_paging(paging: dict[str, float]) -> dict[str, int] | None:
+    """``limit`` and ``offset`` as core reads them from the query front sends it (``usize``, from
+    the number as JavaScript prints it); ``None`` where core's query parsing fails (2^64 or more)."""
+    values = {name: querystring.as_core_usize(number) for name, number in paging.items()}
+    return None if None in values.values() else {name: value or 0 for name, value in values.items()}
 
 
 async def list_documents(call: Call) -> tuple[int, Any]:
     paging = querystring.non_negative_ints(call.query, PAGING_DEFAULTS)
     ds = resolve_data_source(call)
-    limit, offset, core_error = _core_paging(paging)
-    if core_error is not None:
+    core = _core_paging(paging)
+    # core casts them to Postgres' i64 (core/src/stores/postgres.rs): 2^63 or more turns negative
+    negative = next((name for name, value in (core or {}).items() if value > I64_MAX), None)
+    if core is None or negative is not None:
+        core_error = CORE_REJECTED_INPUT
+        if negative is not None:
+            message = f"Failed to list data source (error: db error: ERROR: {negative.upper()} must not be negative)"
+            core_error = {"code": "internal_server_error", "message": message}
         raise DustApiError(
             400,
             "data_source_error",
@@ -390,7 +383,7 @@ async def list_documents(call: Call) -> tuple[int, Any]:
             data_source_error=core_error,
         )
     documents, total = call.state.store.list_documents(
-        ds["id"], limit, offset, call.query.all("document_ids") or None
+        ds["id"], core["limit"], core["offset"], call.query.all("document_ids") or None
     )
     return 200, {"documents": [core_document(ds, doc) for doc in documents], "total": total}
 
@@ -569,9 +562,12 @@ ROWS_LIST_FAILED = "Failed to list database rows."
 async def list_rows(call: Call) -> tuple[int, Any]:
     paging = querystring.non_negative_ints(call.query, PAGING_DEFAULTS)
     ds = resolve_data_source(call)
-    limit, offset, core_error = _core_paging(paging)
-    if core_error is not None:  # front maps every core error of this endpoint to a 500
+    core = _core_paging(paging)
+    if core is None:  # front maps every core error of this endpoint to a 500
         raise internal_error(ROWS_LIST_FAILED)
+    # core slices the rows in memory (core/src/databases_store/gcs.rs): any usize works; SQLite
+    # stops at i64, which no table reaches
+    limit, offset = min(core["limit"], I64_MAX), min(core["offset"], I64_MAX)
     try:
         rows, total = call.state.store.list_rows(ds["id"], call.params["tId"], limit, offset)
     except NotFound as exc:

@@ -1,10 +1,14 @@
 """How list routes read ``limit`` and ``offset`` (reference §1, "Query strings").
 
 Dust's Hono validator turns a repeated key into an array and coerces with JavaScript ``Number()``
-(``z.coerce.number().int().nonnegative()``), then passes the number on to core, which reads it as
-a ``usize`` and hands it to Postgres as an ``i64``. Dust: the list handlers in
+(``z.coerce.number().int().nonnegative()``), then passes the number on to core in a query string,
+as JavaScript prints it. Core reads it as a ``usize`` (more than 2^64 - 1 fails its query parsing).
+The documents list then casts it to Postgres' ``i64`` (2^63 or more turns negative and fails); the
+rows list slices the table's rows in memory (any ``usize`` works). Dust: the list handlers in
 ``front-api/routes/v1/w/[wId]/spaces/[spaceId]/data_sources/[dsId]/`` (``documents/index.ts``,
-``tables/[tId]/rows/index.ts``), ``front-api/middlewares/validator.ts``.
+``tables/[tId]/rows/index.ts``), ``front-api/middlewares/validator.ts``; core
+``core/src/api/data_sources.rs``, ``core/src/stores/postgres.rs``, ``core/src/api/tables.rs``,
+``core/src/databases_store/gcs.rs``.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ import pytest
 
 from .conftest import DustTarget, assert_error
 
-# 2^63 and beyond (9223372036854775807 is 2^63 once read as a JavaScript number)
-TOO_LARGE_FOR_CORE = ["9223372036854775808", "9223372036854775807", "1e19", "18446744073709551616", "1e300"]
+# past what core reads as a usize (18446744073709551615 is 2^64 once read as a JavaScript number;
+# from 1e21 on JavaScript prints an exponent)
+PAST_USIZE = ["18446744073709551616", "18446744073709551615", "1e21", "1e300"]
+# usize, but 2^63 or more (9223372036854775807 is 2^63 once read as a JavaScript number)
+PAST_I64 = ["9223372036854775808", "9223372036854775807", "1e19", "18446744073709549568"]
 # the largest JavaScript number below 2^63
 LARGEST_ACCEPTED = "9223372036854774784"
 
@@ -25,7 +32,7 @@ def _rows_url(dust: DustTarget, client: httpx.Client) -> str:
 
 
 @pytest.mark.parametrize("name", ["limit", "offset"])
-@pytest.mark.parametrize("value", TOO_LARGE_FOR_CORE)
+@pytest.mark.parametrize("value", PAST_I64 + PAST_USIZE)
 def test_documents_list_past_core_range_is_400_data_source_error(
     dust: DustTarget, name: str, value: str
 ) -> None:
@@ -38,11 +45,27 @@ def test_documents_list_past_core_range_is_400_data_source_error(
 
 
 @pytest.mark.parametrize("name", ["limit", "offset"])
-@pytest.mark.parametrize("value", TOO_LARGE_FOR_CORE)
+@pytest.mark.parametrize("value", PAST_USIZE)
 def test_rows_list_past_core_range_is_500(dust: DustTarget, name: str, value: str) -> None:
     with dust.client() as client:
         response = client.get(f"{_rows_url(dust, client)}?{name}={value}")
     assert_error(response, 500, "internal_server_error", "Failed to list database rows.")
+
+
+def test_rows_list_takes_any_usize(dust: DustTarget) -> None:
+    with dust.client() as client:
+        url = _rows_url(dust, client)
+        client.post(url, json={"rows": [{"row_id": "1", "value": {"a": 1}}]}).raise_for_status()
+        everything = client.get(f"{url}?limit=9223372036854775808")
+        nothing = client.get(f"{url}?offset=1e19")
+    assert everything.status_code == 200, everything.text
+    assert (len(everything.json()["rows"]), everything.json()["limit"]) == (1, 9223372036854776000)
+    assert nothing.status_code == 200, nothing.text
+    assert (nothing.json()["rows"], nothing.json()["offset"], nothing.json()["total"]) == (
+        [],
+        10000000000000000000,
+        1,
+    )
 
 
 def test_largest_number_below_2_63_is_accepted(dust: DustTarget) -> None:
