@@ -2,7 +2,8 @@
 validates JSON and renders every answer (errors in Dust's envelope, never a stack trace).
 
 Routing works on ``raw_path`` split on ``/`` and then percent-decoded per segment, like Hono: a
-document id sent as ``a%2Fb`` reaches the handler as ``a/b`` instead of changing the route.
+document id sent as ``a%2Fb`` reaches the handler as ``a/b`` instead of changing the route. The
+query string is read by ``querystring.parse`` (Hono's rules) for every route.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import struct
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 import orjson
 
+from . import querystring
 from .errors import DustApiError, route_not_found
 from .routes import Call, Route, match_route
 from .state import EmulatorState
@@ -127,7 +129,7 @@ class DustApiApp:
         json_body: Any = None
         if method == "POST":
             json_body = _parse_json(headers, body)
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        query = querystring.parse(scope.get("query_string", b"").decode("latin-1"))
         call = Call(self.state, method, workspace_id, params, query, json_body, key)
         return await route.handler(call)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import math
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import rowbatch, validation
+from . import querystring, rowbatch, validation
 from .errors import (
     DustApiError,
     InvalidCell,
@@ -24,7 +25,7 @@ from .errors import (
     data_source_not_found,
     internal_error,
 )
-from .jsvalues import I64_MAX, clean_timestamp, utf16_len
+from .jsvalues import I64_MAX, I64_MIN, clean_timestamp, utf16_len
 from .source_url import InvalidUrl, standardize_source_url
 from .state import EmulatorState
 from .store import CHUNK_CHARS, DUST_TABLE_MIME_TYPE, random_sid
@@ -38,7 +39,7 @@ class Call:
     method: str
     workspace_id: str
     params: dict[str, str]
-    query: list[tuple[str, str]]
+    query: querystring.Query
     json_body: Any
     key: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
@@ -46,15 +47,6 @@ class Call:
     @property
     def is_system(self) -> bool:
         return bool(self.key["is_system"])
-
-    def query_value(self, name: str) -> str | None:
-        for key, value in self.query:
-            if key == name:
-                return value
-        return None
-
-    def query_values(self, name: str) -> list[str]:
-        return [value for key, value in self.query if key == name]
 
 
 Handler = Callable[[Call], Awaitable[tuple[int, Any]]]
@@ -174,19 +166,30 @@ def resolve_data_source(call: Call) -> dict[str, Any]:
 # ---- spaces and data sources ------------------------------------------------------------------
 
 
+DEFAULT_SPACE_KINDS = ("system", "global", "regular")
+SELECTABLE_SPACE_KINDS = (*DEFAULT_SPACE_KINDS, "project")
+
+
 async def list_spaces(call: Call) -> tuple[int, Any]:
-    kinds_param = call.query_value("kinds")
-    kinds = set(kinds_param.split(",")) if kinds_param else None
+    kinds = querystring.enum_list(call.query, "kinds", SELECTABLE_SPACE_KINDS) or DEFAULT_SPACE_KINDS
     spaces = [
         space_type(space)
         for space in call.state.store.list_spaces(call.workspace_id)
-        if (call.is_system or space["kind"] != "system") and (kinds is None or space["kind"] in kinds)
+        if (call.is_system or space["kind"] != "system") and space["kind"] in kinds
     ]
     return 200, {"spaces": spaces}
 
 
 async def list_data_sources(call: Call) -> tuple[int, Any]:
-    space = call.state.store.get_space(call.params["spaceId"])
+    """Both ``/spaces/{spaceId}/data_sources`` and the legacy ``/data_sources``, which lists the
+    workspace's global space (for every kind of key)."""
+    store = call.state.store
+    if "spaceId" in call.params:
+        space = store.get_space(call.params["spaceId"])
+    else:
+        space = store.global_space(call.workspace_id)
+        if space is None:  # Dust's fetchWorkspaceGlobalSpace throws: an unhandled 500
+            raise internal_error("The workspace has no global space.")
     if (
         space is None
         or space["workspace"] != call.workspace_id
@@ -346,44 +349,84 @@ async def delete_document(call: Call) -> tuple[int, Any]:
     return 200, {"document": {"document_id": call.params["documentId"]}}
 
 
+PAGING_DEFAULTS = {"limit": 10, "offset": 0}
+# What front's CoreAPI reports when core answers a plain-text deserialisation error (not JSON).
+CORE_REJECTED_INPUT = {
+    "code": "unexpected_response_format",
+    "message": "Unexpected response format from CoreAPI: "
+    "SyntaxError: Unexpected token 'F', \"Failed to \"... is not valid JSON",
+}
+
+
+def _core_paging(paging: dict[str, float]) -> dict[str, int] | None:
+    """``limit`` and ``offset`` as core reads them from the query front sends it (``usize``, from
+    the number as JavaScript prints it); ``None`` where core's query parsing fails (2^64 or more)."""
+    values = {name: querystring.as_core_usize(number) for name, number in paging.items()}
+    return None if None in values.values() else {name: value or 0 for name, value in values.items()}
+
+
 async def list_documents(call: Call) -> tuple[int, Any]:
-    limit = validation.non_negative_int_query(dict(call.query), "limit", 10)
-    offset = validation.non_negative_int_query(dict(call.query), "offset", 0)
+    paging = querystring.non_negative_ints(call.query, PAGING_DEFAULTS)
     ds = resolve_data_source(call)
+    core = _core_paging(paging)
+    # core casts them to Postgres' i64 (core/src/stores/postgres.rs): 2^63 or more turns negative
+    negative = next((name for name, value in (core or {}).items() if value > I64_MAX), None)
+    if core is None or negative is not None:
+        core_error = CORE_REJECTED_INPUT
+        if negative is not None:
+            message = f"Failed to list data source (error: db error: ERROR: {negative.upper()} must not be negative)"
+            core_error = {"code": "internal_server_error", "message": message}
+        raise DustApiError(
+            400,
+            "data_source_error",
+            "There was an error retrieving the data source documents.",
+            data_source_error=core_error,
+        )
     documents, total = call.state.store.list_documents(
-        ds["id"], limit, offset, call.query_values("document_ids") or None
+        ds["id"], core["limit"], core["offset"], call.query.all("document_ids") or None
     )
     return 200, {"documents": [core_document(ds, doc) for doc in documents], "total": total}
 
 
+SEARCH_NUMBERS = ("top_k", "target_document_tokens", "timestamp_gt", "timestamp_lt")
+
+
 async def search(call: Call) -> tuple[int, Any]:
-    query = call.query_value("query")
-    top_k_raw = call.query_value("top_k")
-    issues = []
-    if query is None:
-        issues.append('Required at "query"')
-    top_k = _coerce_number(top_k_raw)
-    if top_k is None:
-        issues.append('Expected number, received nan at "top_k"')
-    stamps = {name: _coerce_number(call.query_value(name)) for name in ("timestamp_gt", "timestamp_lt")}
-    for name, value in stamps.items():
-        if call.query_value(name) is not None and value is None:
-            issues.append(f'Expected number, received nan at "{name}"')
-    if issues:
-        raise validation_error("Invalid query parameters: Validation error: " + "; ".join(issues))
-    assert query is not None and top_k is not None
-    # z.coerce.boolean(): any non-empty string (even "false") is true.
-    full_text = bool(call.query_value("full_text"))
+    """Dust reads the query after the data-source lookup, with ``ctx.req.query()`` (a repeated key
+    gives its first value) and the tag and parent filters with ``ctx.req.queries()``."""
     ds = resolve_data_source(call)
+    query = call.query.first("query")
+    issues = [] if query is not None else [("Required", "query")]
+    numbers: dict[str, float | None] = {}
+    for name in SEARCH_NUMBERS:
+        raw = call.query.first(name)
+        if raw is None and name != "top_k":  # optional
+            numbers[name] = None
+            continue
+        number = numbers[name] = querystring.to_number(raw)
+        issues.extend((message, name) for message in querystring.check_number(number))
+    if issues:
+        raise validation_error(querystring.format_issues(issues))
+    assert query is not None
+    top_k, tokens = numbers["top_k"], numbers["target_document_tokens"]
+    # Core reads top_k and target_document_tokens as usize; JSON.stringify sends Infinity as null,
+    # which an optional field takes as absent.
+    top_k_core = querystring.as_core_usize(top_k) if top_k is not None else None
+    tokens_refused = (
+        tokens is not None and math.isfinite(tokens) and querystring.as_core_usize(tokens) is None
+    )
+    if top_k_core is None or tokens_refused:
+        raise DustApiError(400, "data_source_error", CORE_REJECTED_INPUT["message"])
     results = call.state.store.search_documents(
         ds["id"],
         query,
-        max(0, int(top_k)),
-        tags_in=call.query_values("tags_in") or None,
-        tags_not=call.query_values("tags_not") or None,
-        timestamp_gt=None if stamps["timestamp_gt"] is None else int(stamps["timestamp_gt"]),
-        timestamp_lt=None if stamps["timestamp_lt"] is None else int(stamps["timestamp_lt"]),
+        top_k_core,
+        tags_in=call.query.all("tags_in") or None,
+        tags_not=call.query.all("tags_not") or None,
+        timestamp_gt=_core_timestamp(numbers["timestamp_gt"]),
+        timestamp_lt=_core_timestamp(numbers["timestamp_lt"]),
     )
+    full_text = querystring.to_boolean(call.query.first("full_text"))
     documents = []
     for doc, score in results:
         shaped = core_document(ds, doc, with_chunks=True)
@@ -394,14 +437,12 @@ async def search(call: Call) -> tuple[int, Any]:
     return 200, {"documents": documents}
 
 
-def _coerce_number(raw: str | None) -> float | None:
-    """``z.coerce.number()``: Number(raw); NaN fails (a missing value is NaN too)."""
-    if raw is None:
+def _core_timestamp(value: float | None) -> int | None:
+    """Core reads search timestamps as f64 and casts them to i64 (``as``: truncated, saturating);
+    an infinite value reaches it as null, i.e. no bound."""
+    if value is None or not math.isfinite(value):
         return None
-    try:
-        return float(raw.strip()) if raw.strip() else 0.0
-    except ValueError:
-        return None
+    return max(I64_MIN, min(I64_MAX, int(value)))
 
 
 # ---- tables -----------------------------------------------------------------------------------
@@ -515,15 +556,25 @@ async def upsert_rows(call: Call) -> tuple[int, Any]:
     return 200, {"table": table}
 
 
+ROWS_LIST_FAILED = "Failed to list database rows."
+
+
 async def list_rows(call: Call) -> tuple[int, Any]:
-    limit = validation.non_negative_int_query(dict(call.query), "limit", 10)
-    offset = validation.non_negative_int_query(dict(call.query), "offset", 0)
+    paging = querystring.non_negative_ints(call.query, PAGING_DEFAULTS)
     ds = resolve_data_source(call)
+    core = _core_paging(paging)
+    if core is None:  # front maps every core error of this endpoint to a 500
+        raise internal_error(ROWS_LIST_FAILED)
+    # core slices the rows in memory (core/src/databases_store/gcs.rs): any usize works; SQLite
+    # stops at i64, which no table reaches
+    limit, offset = min(core["limit"], I64_MAX), min(core["offset"], I64_MAX)
     try:
         rows, total = call.state.store.list_rows(ds["id"], call.params["tId"], limit, offset)
     except NotFound as exc:
-        raise internal_error("Failed to list database rows.") from exc
-    return 200, {"rows": rows, "offset": offset, "limit": limit, "total": total}
+        raise internal_error(ROWS_LIST_FAILED) from exc
+    # front echoes the numbers it validated, as JSON.stringify prints them
+    echoed = {name: querystring.js_integer(value) for name, value in paging.items()}
+    return 200, {"rows": rows, "offset": echoed["offset"], "limit": echoed["limit"], "total": total}
 
 
 async def get_row(call: Call) -> tuple[int, Any]:
@@ -585,6 +636,7 @@ def _data_source_routes(prefix: tuple[str, ...]) -> list[Route]:
 ROUTES: list[Route] = [
     Route("GET", ("spaces",), list_spaces, "spaces"),
     Route("GET", ("spaces", "{spaceId}", "data_sources"), list_data_sources, "data_sources"),
+    Route("GET", ("data_sources",), list_data_sources, "data_sources"),
     *_data_source_routes(("spaces", "{spaceId}", "data_sources", "{dsId}")),
     *_data_source_routes(("data_sources", "{dsId}")),
 ]

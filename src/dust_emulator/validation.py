@@ -279,22 +279,3 @@ def rows_body(raw: Any) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
     if any(key.isdigit() for key in keys):
         clean_rows = [(row_id, js_key_order(value)) for row_id, value in clean_rows]
     return clean_rows, bool(truncate)
-
-
-def non_negative_int_query(params: dict[str, str | None], name: str, default: int) -> int:
-    """``z.coerce.number().int().nonnegative()`` with a default."""
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        number = float(raw.strip()) if raw.strip() else 0.0
-    except ValueError:
-        number = float("nan")
-    if not number.is_integer() or number < 0:
-        detail = (
-            "Expected number, received nan" if number != number else "Number must be a non-negative integer"
-        )
-        raise DustApiError(
-            400, "invalid_request_error", f'Invalid query parameters: Validation error: {detail} at "{name}"'
-        )
-    return int(number)

@@ -117,6 +117,18 @@ class DustTarget:
             pytest.skip(f"real Dust cannot stage: {why}")
         return self.emulator
 
+    def stage_team_data_source(self, why: str) -> tuple[EmulatorProcess, dict[str, Any]]:
+        """A folder data source in a new regular space ("Team"): emulator only."""
+        emulator = self.stage_only_in_emulator(why)
+        control = emulator.control
+        space = control.post(f"/workspaces/{self.workspace_id}/spaces", json={"name": "Team"}).json()["space"]
+        ds = control.post(
+            f"/workspaces/{self.workspace_id}/data_sources",
+            json={"name": "team-folder", "space_id": space["sId"]},
+        ).json()["data_source"]
+        data_source: dict[str, Any] = ds
+        return emulator, data_source
+
 
 @pytest.fixture(scope="session")
 def dust_session() -> Iterator[DustTarget]:

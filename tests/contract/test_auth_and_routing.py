@@ -139,14 +139,9 @@ def test_legacy_path_uses_the_global_space_for_regular_keys(dust: DustTarget) ->
 
 
 def test_legacy_path_outside_the_global_space_is_404(dust: DustTarget) -> None:
-    emulator = dust.stage_only_in_emulator("a data source in a non-global space")
-    workspace = dust.workspace_id
-    space = emulator.control.post(f"/workspaces/{workspace}/spaces", json={"name": "Team"}).json()["space"]
-    ds = emulator.control.post(
-        f"/workspaces/{workspace}/data_sources", json={"name": "team-folder", "space_id": space["sId"]}
-    ).json()["data_source"]
+    emulator, ds = dust.stage_team_data_source("a data source in a non-global space")
     with dust.client() as client:
-        assert client.get(f"/spaces/{space['sId']}/data_sources/{ds['sId']}/documents").status_code == 200
+        assert client.get(f"/spaces/{ds['space_id']}/data_sources/{ds['sId']}/documents").status_code == 200
         assert_error(client.get(f"/data_sources/{ds['sId']}/documents"), 404, "data_source_not_found")
     with dust.client(api_key=emulator.system_api_key) as system:
         # system keys resolve legacy paths to the data source's own space
