@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+from destination_dust import ledger
 from destination_dust.catalog import StreamKey
 from destination_dust.ids import document_id, row_id, stream_prefix
 from destination_dust.tables import table_id_for
@@ -155,6 +156,17 @@ class Sync:
             tags = [t for t in doc["tags"] if t.startswith("airbyte:generation:")]
             gens[doc["document_id"]] = tags[0].split(":")[-1] if tags else None
         return gens
+
+    def ledger(self) -> dict[tuple[str, int], list[str]]:
+        """{(stream, generation): document ids} the sync ledger table holds (empty when there is none)."""
+        found: dict[tuple[str, int], list[str]] = {}
+        for table in self.data_source()["tables"]:
+            if table["table_id"] == ledger.TABLE_ID:
+                for row in table["rows"]:
+                    parsed = ledger.parse_row(row)
+                    assert parsed is not None, row
+                    found.setdefault((parsed.stream.name, parsed.generation), []).extend(parsed.document_ids)
+        return {key: sorted(ids) for key, ids in found.items()}
 
     def all_ids(self) -> set[str]:
         """Every document id and every table id (with its row ids) in the data source."""
@@ -429,9 +441,11 @@ def test_truncate_refresh_removes_older_generations(sync: Sync) -> None:
     sync.run([stream_entry("users", "append", gen=2, minimum=2)], second)
     names(sync, k2="b", k3="carol")
     assert_foreign_data_intact(sync)
-    if sync.format == "documents":  # the resent document was re-tagged with the new generation
+    if sync.format == "documents":
+        # the resent, unchanged document keeps its tag: the ledger says generation 2 kept it (no upsert)
         gens = sync.generations()
-        assert gens["users-2"] == gens["users-3"] == "2"
+        assert (gens["users-2"], gens["users-3"]) == ("1", "2")
+        assert sync.ledger() == {("users", 2): ["users-2"]}
 
 
 def test_merge_refresh_keeps_older_generations(sync: Sync) -> None:
