@@ -28,6 +28,7 @@ FOREIGN_DOC = "handbook-onboarding"  # another tool's document
 FOREIGN_LOOKALIKE = "users-999"  # our id shape, but no airbyte tags: not ours either
 FOREIGN_TABLE = "crm_accounts"
 FORMATS = ["documents", "tables"]
+USERS = StreamKey(None, "users")
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -498,3 +499,93 @@ def test_resumed_attempt_of_a_refresh_keeps_the_earlier_attempts_data(sync: Sync
         # rows cannot be dated and the table already carries generation 2: nothing is removed (documented)
         names(sync, k1="alice", k2="bob", k3="carol", k7="old", k8="old2")
     assert_foreign_data_intact(sync)
+
+
+# -- unchanged documents under a new generation (the sync ledger) ---------------------------------------------
+
+
+@pytest.fixture
+def docs_sync(emulator: EmulatorProcess, tmp_path: Path) -> Sync:
+    emulator.reset()
+    _plant_foreign_data(emulator)
+    return Sync(emulator, tmp_path, "documents")
+
+
+def document_posts(sync: Sync) -> int:
+    """Document upserts the emulator accepted so far (what Dust's rate limit counts)."""
+    return int(sync.emu.counters()["routes"].get("POST documents", {}).get("200", 0))
+
+
+def test_overwrite_resync_of_unchanged_documents_under_a_new_generation_costs_no_upsert(
+    docs_sync: Sync,
+) -> None:
+    """30 documents of generation 1; generation 2 resends 27 of them unchanged, one changed and one new: 2
+    upserts, not 29. The 27 keep their generation-1 tag and the ledger says generation 2 kept them; the 2 not
+    resent are removed. Generation 3 (a truncate refresh) then drops the ledger's generation-2 row."""
+    sync = docs_sync
+    people = {i: f"u{i}" for i in range(30)}
+    sync.run(
+        [stream_entry("users", "overwrite", gen=1, minimum=1)],
+        [*(user(i, n) for i, n in people.items()), state("users", {}), status("users")],
+    )
+    assert document_posts(sync) == 30 + 2  # and the two foreign documents
+    second = {i: n for i, n in people.items() if i not in (28, 29)} | {0: "changed", 30: "new"}
+    before = document_posts(sync)
+    out = sync.run(
+        [stream_entry("users", "overwrite", gen=2, minimum=2)],
+        [*(user(i, n) for i, n in second.items()), state("users", {}), status("users")],
+    )
+    assert document_posts(sync) - before == 2
+    names(sync, **{f"k{i}": n for i, n in second.items()})
+    kept = sorted(document_id(USERS, [i], {}) for i in range(1, 28))
+    assert sync.ledger() == {("users", 2): kept}
+    gens = sync.generations()
+    assert {gens[d] for d in kept} == {"1"} and gens["users-0"] == gens["users-30"] == "2"
+    done = [m["log"]["message"] for m in out if m["type"] == "LOG" and "sync done" in m["log"]["message"]]
+    assert done and "27 unchanged skipped" in done[-1], done
+
+    before = document_posts(sync)
+    sync.run(
+        [stream_entry("users", "append", gen=3, minimum=3)],
+        [*(user(i, n) for i, n in second.items()), state("users", {}), status("users")],
+    )
+    assert document_posts(sync) == before  # every document unchanged: generation 3 kept all 29
+    names(sync, **{f"k{i}": n for i, n in second.items()})
+    assert sync.ledger() == {("users", 3): sorted(document_id(USERS, [i], {}) for i in second)}
+    assert_foreign_data_intact(sync)
+
+
+def test_a_resumed_refresh_keeps_what_an_earlier_attempt_kept_without_upserting(docs_sync: Sync) -> None:
+    """Generation 1 holds 1-6. Attempt 1 of generation 2 resends 1-3 unchanged (no upsert: ledger rows) and
+    dies after its state; attempt 2, a new process, resumes after that state: it sends 4 and a new 7, then
+    COMPLETE. Its clean-up must keep 1-3 (only the ledger knows they belong to generation 2) and remove 5-6."""
+    sync = docs_sync
+    sync.run(
+        [stream_entry("users", "append", gen=1, minimum=1)],
+        [*(user(i, f"u{i}") for i in range(1, 7)), state("users", {"page": 0}), status("users")],
+    )
+    refresh = [stream_entry("users", "append", gen=2, minimum=2)]
+    before = document_posts(sync)
+    sync.run(refresh, [*(user(i, f"u{i}") for i in (1, 2, 3)), state("users", {"page": 1})])  # no COMPLETE
+    sync.run(refresh, [user(4, "u4"), user(7, "u7"), state("users", {"page": 2}), status("users")])
+    assert document_posts(sync) - before == 1  # only the new document 7
+    names(sync, k1="u1", k2="u2", k3="u3", k4="u4", k7="u7")
+    assert sync.ledger() == {("users", 2): [document_id(USERS, [i], {}) for i in (1, 2, 3, 4)]}
+    assert_foreign_data_intact(sync)
+
+
+def test_with_the_ledger_off_unchanged_documents_are_uploaded_again(docs_sync: Sync) -> None:
+    sync = docs_sync
+    sync.config["generation_ledger"] = False
+    sync.run(
+        [stream_entry("users", "append", gen=1, minimum=1)],
+        [*(user(i, f"u{i}") for i in range(1, 5)), status("users")],
+    )
+    refresh = [stream_entry("users", "append", gen=2, minimum=2)]
+    before = document_posts(sync)
+    sync.run(refresh, [user(1, "u1"), user(2, "u2"), state("users", {"page": 1})])
+    sync.run(refresh, [user(3, "u3"), state("users", {"page": 2}), status("users")])
+    assert document_posts(sync) - before == 3  # re-tagged by an upsert each
+    names(sync, k1="u1", k2="u2", k3="u3")
+    assert {sync.generations()[document_id(USERS, [i], {})] for i in (1, 2, 3)} == {"2"}
+    assert [t["table_id"] for t in sync.data_source()["tables"]] == [FOREIGN_TABLE]
