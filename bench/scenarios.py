@@ -182,9 +182,10 @@ def documents_new_generation(work: Workdir, quick: bool) -> Row:
             if label == "setup":
                 emu.update_settings(rate_limit=0)  # loading generation 1 is not what is measured
             before = harness.document_posts(emu)
+            paced = {"document_upserts_per_minute": 0} if label == "setup" else {}
             runs[label] = _connector(
                 work,
-                {**config, "generation_ledger": ledger},
+                {**config, "generation_ledger": ledger, **paced},
                 env=_window_env(window),
                 stdin_file=data,
                 catalog=_generation_catalog("users", generation),
