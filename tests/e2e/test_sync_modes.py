@@ -589,3 +589,39 @@ def test_with_the_ledger_off_unchanged_documents_are_uploaded_again(docs_sync: S
     names(sync, k1="u1", k2="u2", k3="u3")
     assert {sync.generations()[document_id(USERS, [i], {})] for i in (1, 2, 3)} == {"2"}
     assert [t["table_id"] for t in sync.data_source()["tables"]] == [FOREIGN_TABLE]
+
+
+def test_a_ledger_that_cannot_be_created_costs_upserts_not_correctness(docs_sync: Sync) -> None:
+    """Another tool's table already has the ledger's name: Dust refuses the ledger, the unchanged documents
+    are re-upserted with the new tag instead (and the log says so once); the refresh is still exact."""
+    sync = docs_sync
+    ds = f"/spaces/{sync.emu.config['space_id']}/data_sources/{sync.emu.config['data_source_id']}"
+    with sync.emu.api_client() as api:
+        table = {"name": ledger.TABLE_NAME, "table_id": "their-table", "title": "", "description": "theirs"}
+        api.post(f"{ds}/tables", json=table).raise_for_status()
+    sync.run([stream_entry("users", "append", gen=1, minimum=1)], [*(user(i, f"u{i}") for i in range(1, 5))])
+    before = document_posts(sync)
+    out = sync.run(
+        [stream_entry("users", "append", gen=2, minimum=2)],
+        [*(user(i, f"u{i}") for i in range(1, 4)), state("users", {}), status("users")],
+    )
+    assert document_posts(sync) - before == 3
+    names(sync, k1="u1", k2="u2", k3="u3")
+    assert {sync.generations()[document_id(USERS, [i], {})] for i in (1, 2, 3)} == {"2"}
+    warnings = [
+        m["log"]["message"] for m in out if m["type"] == "LOG" and "sync ledger" in m["log"]["message"]
+    ]
+    assert len(warnings) == 1 and "uploaded again" in warnings[0], warnings
+    assert sync.ledger() == {}
+
+
+def test_a_document_of_a_newer_generation_is_re_tagged(docs_sync: Sync) -> None:
+    """Generation ids went backwards (another connection, a reset): the ledger cannot make a document older,
+    so it is re-upserted with this sync's generation, as before the ledger."""
+    sync = docs_sync
+    sync.run([stream_entry("users", "append", gen=5, minimum=5)], [user(1, "u1"), status("users")])
+    before = document_posts(sync)
+    sync.run([stream_entry("users", "append", gen=2, minimum=2)], [user(1, "u1"), status("users")])
+    assert document_posts(sync) - before == 1
+    assert sync.generations()["users-1"] == "2"
+    assert sync.ledger() == {}
