@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from destination_dust import ids
+from destination_dust import ids, ledger
 from destination_dust.catalog import StreamKey
 from dust_emulator.testing import EmulatorProcess, wait_until
 from tests.helpers import catalog, complete, configured_stream, record, stream_state, write_json
@@ -35,6 +35,7 @@ from tests.reliability.support import (
     connector_config,
     data_source,
     record_result,
+    state_seq,
 )
 
 STREAMS = ("docs", "notes")
@@ -105,6 +106,44 @@ class Generations:
         return self.second.required(dict.fromkeys(STREAMS, len(self.second.messages)))
 
 
+class LedgerStateChecker(StateChecker):
+    """StateChecker, plus the ledger's own state rule: when a STATE is read, every unchanged document it
+    covers is already of generation 2, by its tag or by a ledger row (else a kill right after this STATE
+    would let the resumed attempt's clean-up delete it)."""
+
+    def __init__(self, plan: Plan, unchanged: set[tuple[str, int]], dump: Any, data_source_id: str) -> None:
+        super().__init__(plan, dump, data_source_id)
+        self.unchanged = unchanged
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        super().__call__(message)
+        covered = self.plan.covered_by_state(state_seq(message))
+        need = [key for key in self.plan.required(covered) if key in self.unchanged]
+        ds = data_source(self.dump(), self.data_source_id)
+        tags = {d["document_id"]: d["tags"] for d in ds["documents"]}
+        vouched = {
+            (parsed.stream.name, document_id)
+            for table in ds["tables"]
+            if table["table_id"] == ledger.TABLE_ID
+            for parsed in map(ledger.parse_row, table["rows"])
+            if parsed is not None and parsed.generation == 2
+            for document_id in parsed.document_ids
+        }
+        undated = [
+            (stream, pk)
+            for stream, pk in need
+            if "airbyte:generation:2" not in tags.get(_document_id(stream, pk), [])
+            and (stream, _document_id(stream, pk)) not in vouched
+        ]
+        assert not undated, (
+            f"STATE seq {state_seq(message)} echoed before the ledger vouched for {undated[:10]}"
+        )
+
+
+def _document_id(stream: str, pk: int) -> str:
+    return ids.document_id(StreamKey(None, stream), [pk], {})
+
+
 def _resume_after(plan: Plan, vouched: dict[str, int]) -> list[dict[str, Any]]:
     """A resumed attempt: per stream, what follows its last echoed state."""
     return [
@@ -169,7 +208,7 @@ def test_kill_during_a_new_generation_of_unchanged_documents_and_resume(
     kills = 0
     sent_changed = 0  # records of changed or new keys sent, over every attempt: the most upserts allowed
     for _ in range(rng.choice([1, 2, 2, 3])):
-        checker = StateChecker(plan, emu.dump, data_source_id)
+        checker = LedgerStateChecker(plan, world.unchanged, emu.dump, data_source_id)
         preflights = _preflights(emu)
         live = LiveSync(config, cat, on_state=checker)
         replay = plan.messages if mode == "overwrite" else _resume_after(plan, vouched)
@@ -202,7 +241,7 @@ def test_kill_during_a_new_generation_of_unchanged_documents_and_resume(
         for stream, position in checker.vouched.items():
             vouched[stream] = max(vouched.get(stream, -1), position)
 
-    checker = StateChecker(plan, emu.dump, data_source_id)
+    checker = LedgerStateChecker(plan, world.unchanged, emu.dump, data_source_id)
     live = LiveSync(config, cat, on_state=checker)
     replayed = plan.messages if mode == "overwrite" else _resume_after(plan, vouched)
     sent_changed += sum(

@@ -126,3 +126,21 @@ def test_the_option_off_writes_no_table(emulator: EmulatorProcess, client: DustC
     assert not GenerationLedger(client, writable=False).record(USERS, 2, ["users-1"])
     ds = next(d for d in emulator.dump()["data_sources"] if d["sId"] == emulator.config["data_source_id"])
     assert ds["tables"] == []
+
+
+def test_the_ledger_is_read_page_by_page(
+    emulator: EmulatorProcess, client: DustClient, seen: SeenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger, "PAGE", 3)
+    writer = GenerationLedger(client)
+    for batch in range(10):
+        assert writer.record(USERS, 4, [f"users-{batch}-{i}" for i in range(5)])
+    reader = GenerationLedger(client)
+    users = seen.stream("users")
+    reader.register(USERS, users, keep_from=4, prune_below=4)
+    before = emulator.counters()["routes"].get("GET rows", {})
+    assert reader.vouch(USERS) == 50
+    wanted = [f"users-{b}-{i}" for b in range(10) for i in range(5)]
+    assert users.contains_many(wanted) == set(wanted)
+    pages = sum(emulator.counters()["routes"].get("GET rows", {}).values()) - sum(before.values())
+    assert pages == 5  # 10 rows, 3 per page, and the empty page that ends the listing
