@@ -59,35 +59,46 @@ def _data(rng: random.Random, stream: str, pk: int, version: int) -> dict[str, A
 class Generations:
     """Generation 1 (all sent, COMPLETE) and generation 2's plan, with which keys are unchanged."""
 
-    def __init__(self, rng: random.Random, state_every: int) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        state_every: int,
+        *,
+        streams: tuple[str, ...] = STREAMS,
+        old_count: int = OLD,
+        removed_share: float = 0.12,
+        changed_share: float = 0.15,
+        new_count: int = 6,
+    ) -> None:
+        self.streams = streams
         self.first: list[dict[str, Any]] = []
         self.second = Plan()
         self.unchanged: set[tuple[str, int]] = set()
         self.changed_or_new: set[tuple[str, int]] = set()
         self.removed: set[tuple[str, int]] = set()
-        old = {(s, pk): _data(rng, s, pk, 0) for s in STREAMS for pk in range(OLD)}
+        old = {(s, pk): _data(rng, s, pk, 0) for s in streams for pk in range(old_count)}
         for (stream, _pk), data in old.items():
             self.first.append(record(stream, data))
-        self.first += [stream_state(s, {"seq": 0}) for s in STREAMS] + [complete(s) for s in STREAMS]
+        self.first += [stream_state(s, {"seq": 0}) for s in streams] + [complete(s) for s in streams]
         queues: dict[str, list[dict[str, Any]]] = {}
-        for stream in STREAMS:
+        for stream in streams:
             queue = []
-            for pk in range(OLD + 6):
+            for pk in range(old_count + new_count):
                 roll = rng.random()
-                if pk < OLD and roll < 0.12:
+                if pk < old_count and roll < removed_share:
                     self.removed.add((stream, pk))  # the source no longer has it
                     continue
-                if pk < OLD and roll < 0.85:
+                if pk < old_count and roll < 1 - changed_share:
                     queue.append(old[(stream, pk)])  # byte for byte the same record
                     self.unchanged.add((stream, pk))
                 else:
-                    queue.append(_data(rng, stream, pk, 1 if pk < OLD else 0))
+                    queue.append(_data(rng, stream, pk, 1 if pk < old_count else 0))
                     self.changed_or_new.add((stream, pk))
             queues[stream] = queue
         seq = 0
-        since = dict.fromkeys(STREAMS, 0)
+        since = dict.fromkeys(streams, 0)
         while any(queues.values()):
-            stream = rng.choice([s for s in STREAMS if queues[s]])
+            stream = rng.choice([s for s in streams if queues[s]])
             data = queues[stream].pop(0)
             version = int(data["token"].rsplit("_v", 1)[1])
             self.second.messages.append(record(stream, data))
@@ -103,7 +114,7 @@ class Generations:
                 self.second.meaning.append(("status", stream))
 
     def final(self) -> dict[tuple[str, int], int]:
-        return self.second.required(dict.fromkeys(STREAMS, len(self.second.messages)))
+        return self.second.required(dict.fromkeys(self.streams, len(self.second.messages)))
 
 
 class LedgerStateChecker(StateChecker):
@@ -161,8 +172,10 @@ def _document_posts(emu: EmulatorProcess) -> int:
     return int(emu.counters()["routes"].get("POST documents", {}).get("200", 0))
 
 
-def _inputs(tmp_path: Path, emu: EmulatorProcess, mode: str, generation: int) -> tuple[str, str]:
-    streams = [
+def _inputs(
+    tmp_path: Path, emu: EmulatorProcess, mode: str, generation: int, streams: tuple[str, ...] = STREAMS
+) -> tuple[str, str]:
+    entries = [
         configured_stream(
             s,
             mode=mode,
@@ -171,15 +184,15 @@ def _inputs(tmp_path: Path, emu: EmulatorProcess, mode: str, generation: int) ->
             generation_id=generation,
             minimum_generation_id=generation,
         )
-        for s in STREAMS
+        for s in streams
     ]
     config = connector_config(
-        emu.config, stream_formats=dict.fromkeys(STREAMS, "documents"), max_concurrent_requests=4
+        emu.config, stream_formats=dict.fromkeys(streams, "documents"), max_concurrent_requests=4
     )
     suffix = f"{mode}-{generation}"
     return (
         write_json(tmp_path, f"config-{suffix}.json", config),
-        write_json(tmp_path, f"catalog-{suffix}.json", catalog(*streams)),
+        write_json(tmp_path, f"catalog-{suffix}.json", catalog(*entries)),
     )
 
 
@@ -292,3 +305,69 @@ def test_kill_during_a_new_generation_of_unchanged_documents_and_resume(
     assert not wrongly_deleted and not left_behind, (wrongly_deleted[:10], left_behind[:10])
     assert not retagged, f"unchanged documents uploaded again: {retagged[:10]}"
     assert posts <= sent_changed, (posts, sent_changed)
+
+
+@pytest.mark.timeout(300)
+def test_a_refresh_of_thousands_of_unchanged_documents_resumed_after_a_kill(
+    tmp_path: Path, emu: EmulatorProcess
+) -> None:
+    """At scale: 3 streams of 700 documents; generation 2 resends 97% of them unchanged, changes 3% and adds
+    10 per stream. Attempt 1 is killed past the middle, attempt 2 resumes after each stream's last state.
+    The unchanged documents cost no upsert in either attempt and none is deleted."""
+    rng = random.Random(2026)
+    emu.reset()
+    streams = ("tickets", "users", "orders")
+    world = Generations(
+        rng, 25, streams=streams, old_count=700, removed_share=0.0, changed_share=0.03, new_count=10
+    )
+    config, cat = _inputs(tmp_path, emu, "append", 1, streams)
+    first = LiveSync(config, cat)
+    first.send(world.first)
+    assert first.finish(timeout=120).returncode == 0
+    config, cat = _inputs(tmp_path, emu, "append", 2, streams)
+    posts_before = _document_posts(emu)
+    plan = world.second
+    data_source_id = emu.config["data_source_id"]
+
+    checker = LedgerStateChecker(plan, world.unchanged, emu.dump, data_source_id)
+    killed = LiveSync(config, cat, on_state=checker)
+    cut = len(plan.messages) * 3 // 5
+    killed.feed(plan.messages[:cut], chunk=50, pause=0.0, close=False)
+    states_sent = sum(1 for m in plan.messages[:cut] if m["type"] == "STATE")
+    assert killed.wait_for_states(states_sent // 2, timeout=60)
+    killed.kill()
+    assert killed.finish(timeout=30).returncode == -9
+    assert not killed.errors, killed.errors[0]
+    vouched = dict(checker.vouched)
+    assert sum(vouched.values()) > 0
+
+    checker = LedgerStateChecker(plan, world.unchanged, emu.dump, data_source_id)
+    resumed = LiveSync(config, cat, on_state=checker)
+    replay = _resume_after(plan, vouched)
+    resumed.send(replay)
+    result = resumed.finish(timeout=120)
+    assert result.returncode == 0, result.traces
+    assert not resumed.errors, resumed.errors[0]
+
+    ds = data_source(emu.dump(), data_source_id)
+    found = audit(ds, world.final())
+    assert found.ok, found.describe()
+    assert set(found.held) == set(world.final())  # nothing deleted that generation 2 has
+    tags = {d["document_id"]: d["tags"] for d in ds["documents"]}
+    retagged = [key for key in world.unchanged if "airbyte:generation:1" not in tags[_document_id(*key)]]
+    posts = _document_posts(emu) - posts_before
+    record_result(
+        {
+            "suite": "kill_resume_generations_scale",
+            "case": "3 x 700",
+            "unchanged": len(world.unchanged),
+            "changed_or_new": len(world.changed_or_new),
+            "replayed_records": sum(1 for m in replay if m["type"] == "RECORD"),
+            "document_posts": posts,
+            "unchanged_uploaded": len(retagged),
+            "ledger_rows": sum(len(t["rows"]) for t in ds["tables"] if t["table_id"] == ledger.TABLE_ID),
+        }
+    )
+    assert not retagged, retagged[:10]
+    assert posts <= 2 * len(world.changed_or_new)  # at most once per attempt
+    assert len(world.unchanged) > 2000
