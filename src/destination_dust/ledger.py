@@ -35,6 +35,7 @@ import orjson
 from destination_dust.catalog import StreamKey
 from destination_dust.client import DustClient
 from destination_dust.errors import DestinationError
+from destination_dust.pipeline import Cancelled
 from destination_dust.seen import SeenIds
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,8 @@ class GenerationLedger:
         try:
             self._ensure_table()
             self._client.upsert_rows(TABLE_ID, [row_for(stream, generation, document_ids)])
+        except Cancelled:
+            raise  # the sync already failed elsewhere: nothing to say about the ledger
         except DestinationError as exc:
             with self._lock:
                 if self._writable:
@@ -162,7 +165,10 @@ class GenerationLedger:
         self, stream: StreamKey, seen: SeenIds, *, keep_from: int | None, prune_below: int | None
     ) -> None:
         """Before any clean-up runs: `stream`'s clean-up will ask for the ids kept by generations >=
-        `keep_from` (None: it keeps only what this sync sent) and may drop rows below `prune_below`."""
+        `keep_from` (None: it keeps only what this sync sent) and may drop rows below `prune_below` (None:
+        none). A stream with neither never reads the ledger."""
+        if keep_from is None and prune_below is None:
+            return
         with self._lock:
             self._readers[stream] = _Reader(keep_from, prune_below, seen)
 
@@ -170,6 +176,9 @@ class GenerationLedger:
         """Add to `stream`'s sent ids every document the ledger says its current generations kept; returns
         how many ids that was. The first call of the run reads the whole ledger for every registered stream;
         rows this run writes meanwhile are its own (already sent ids): reading them again is harmless."""
+        with self._lock:
+            if stream not in self._readers:
+                return 0
         with self._load_lock:
             if not self._loaded:
                 self._load()

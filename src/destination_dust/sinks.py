@@ -225,12 +225,13 @@ class DocumentSink(StreamSink):
         self._batch_records = 0
         self._batch_bytes = 0  # upper bound (a replaced document still counts until the flush)
         self._last_for_id: dict[str, Future[Any]] = {}
-        if self.rule is not None:
+        if self.rule is not None:  # a refresh keeps what the ledger vouches for; both drop older ledger rows
+            refresh = self.rule.kind == "refresh"
             self.ctx.ledger.register(
                 stream.key,
                 self.seen,
-                keep_from=self.rule.min_generation if self.rule.kind == "refresh" else None,
-                prune_below=self.rule.min_generation if self.rule.kind == "refresh" else stream.generation_id,
+                keep_from=self.rule.min_generation if refresh else None,
+                prune_below=self.rule.min_generation if refresh else stream.generation_id,
             )
 
     def _id_of(self, data: Mapping[str, Any]) -> str:

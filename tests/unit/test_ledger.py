@@ -106,6 +106,18 @@ def test_reading_a_missing_ledger_costs_one_request(
     assert emulator.counters()["totals"]["requests"] - before == 1
 
 
+def test_a_stream_that_needs_nothing_from_the_ledger_never_reads_it(
+    emulator: EmulatorProcess, client: DustClient, seen: SeenStore
+) -> None:
+    assert GenerationLedger(client).record(USERS, 2, ["users-1"])
+    reader = GenerationLedger(client)  # an overwrite stream without generation ids
+    reader.register(USERS, seen.stream("users"), keep_from=None, prune_below=None)
+    before = emulator.counters()["totals"]["requests"]
+    assert reader.vouch(USERS) == 0
+    assert reader.prune(USERS) == 0
+    assert emulator.counters()["totals"]["requests"] == before
+
+
 def test_a_ledger_that_cannot_be_written_says_so_once_and_never_vouches(
     emulator: EmulatorProcess, client: DustClient, caplog: pytest.LogCaptureFixture
 ) -> None:
