@@ -10,8 +10,9 @@ Sync modes (docs/sync-modes.md):
 - `append_dedup` with a cursor: a record whose cursor is older than one already seen in this sync for the
   same key is dropped (SeenIds.accept);
 - `overwrite` and refreshes: after the stream's COMPLETE, a sweep job (sweep.py) removes what this sync did
-  not send. It waits for every earlier job of the stream and is itself an outstanding future, so later
-  STATEs and the end of `write` wait for it. Without COMPLETE nothing is ever removed.
+  not send (for a refresh, nor what the generation ledger says this generation kept unchanged: ledger.py).
+  It waits for every earlier job of the stream and is itself an outstanding future, so later STATEs and the
+  end of `write` wait for it. Without COMPLETE nothing is ever removed.
 """
 
 from __future__ import annotations
