@@ -351,8 +351,8 @@ class DocumentSink(StreamSink):
             result.deleted,
             result.listed,
             result.passes,
-            f"; the sync ledger vouched for {vouched} kept unchanged by this generation"
-            f" and {pruned} of its rows of older generations were removed"
+            f"; it kept {vouched} ids the sync ledger vouches for (found unchanged by an attempt of this "
+            f"generation) and removed {pruned} ledger rows of older generations"
             if vouched or pruned
             else "",
         )
