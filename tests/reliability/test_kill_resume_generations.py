@@ -34,6 +34,8 @@ from tests.reliability.support import (
     audit,
     connector_config,
     data_source,
+    feed_then_kill,
+    preflights,
     record_result,
     state_seq,
 )
@@ -113,6 +115,15 @@ class Generations:
                 self.second.messages.append(complete(stream))
                 self.second.meaning.append(("status", stream))
 
+    def changed_records(self, messages: list[dict[str, Any]]) -> int:
+        """How many of these messages are records of changed or new keys (each may cost one upsert)."""
+        return sum(
+            1
+            for m in messages
+            if m["type"] == "RECORD"
+            and (m["record"]["stream"], m["record"]["data"]["id"]) in self.changed_or_new
+        )
+
     def final(self) -> dict[tuple[str, int], int]:
         return self.second.required(dict.fromkeys(self.streams, len(self.second.messages)))
 
@@ -162,10 +173,6 @@ def _resume_after(plan: Plan, vouched: dict[str, int]) -> list[dict[str, Any]]:
         for position, (message, meaning) in enumerate(zip(plan.messages, plan.meaning, strict=True))
         if position > vouched.get(meaning[1], -1)
     ]
-
-
-def _preflights(emu: EmulatorProcess) -> int:
-    return sum(emu.counters()["routes"].get("GET data_sources", {}).values())
 
 
 def _document_posts(emu: EmulatorProcess) -> int:
@@ -222,34 +229,19 @@ def test_kill_during_a_new_generation_of_unchanged_documents_and_resume(
     sent_changed = 0  # records of changed or new keys sent, over every attempt: the most upserts allowed
     for _ in range(rng.choice([1, 2, 2, 3])):
         checker = LedgerStateChecker(plan, world.unchanged, emu.dump, data_source_id)
-        preflights = _preflights(emu)
+        ready = preflights(emu.counters)
         live = LiveSync(config, cat, on_state=checker)
         replay = plan.messages if mode == "overwrite" else _resume_after(plan, vouched)
         if not replay:
             break
-        assert wait_until(lambda n=preflights: _preflights(emu) > n, timeout_s=10)
+        assert wait_until(lambda n=ready: preflights(emu.counters) > n, timeout_s=10)
         if rng.random() < 0.25:  # everything sent: the kill may land during a clean-up
             cut = len(replay)
         else:
             last_record = max((i for i, m in enumerate(replay) if m["type"] == "RECORD"), default=0)
             cut = rng.randint(min(len(replay) // 5, last_record), last_record)
-        live.feed(replay[:cut], close=False)
-        sent_changed += sum(
-            1
-            for m in replay[:cut]
-            if m["type"] == "RECORD"
-            and (m["record"]["stream"], m["record"]["data"]["id"]) in world.changed_or_new
-        )
-        states_sent = sum(1 for m in replay[:cut] if m["type"] == "STATE")
-        if rng.random() < 0.3 or states_sent == 0:
-            time.sleep(rng.uniform(0, 0.3))
-        else:
-            live.wait_for_states(rng.randint(1, states_sent), timeout=20)
-            time.sleep(rng.uniform(0, 0.04))
-        live.kill()
-        result = live.finish(timeout=20)
-        assert not live.errors, live.errors[0]
-        assert result.returncode == -9 and result.stderr == b"", (result.returncode, result.stderr[-2000:])
+        sent_changed += world.changed_records(replay[:cut])
+        feed_then_kill(live, replay[:cut], rng)
         kills += 1
         for stream, position in checker.vouched.items():
             vouched[stream] = max(vouched.get(stream, -1), position)
@@ -257,12 +249,7 @@ def test_kill_during_a_new_generation_of_unchanged_documents_and_resume(
     checker = LedgerStateChecker(plan, world.unchanged, emu.dump, data_source_id)
     live = LiveSync(config, cat, on_state=checker)
     replayed = plan.messages if mode == "overwrite" else _resume_after(plan, vouched)
-    sent_changed += sum(
-        1
-        for m in replayed
-        if m["type"] == "RECORD"
-        and (m["record"]["stream"], m["record"]["data"]["id"]) in world.changed_or_new
-    )
+    sent_changed += world.changed_records(replayed)
     live.send(replayed)
     result = live.finish(timeout=60)
     assert not live.errors, live.errors[0]
