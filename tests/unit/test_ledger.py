@@ -7,7 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from destination_dust import ledger
 from destination_dust.catalog import StreamKey
@@ -156,3 +159,20 @@ def test_the_ledger_is_read_page_by_page(
     assert users.contains_many(wanted) == set(wanted)
     pages = sum(emulator.counters()["routes"].get("GET rows", {}).values()) - sum(before.values())
     assert pages == 5  # 10 rows, 3 per page, and the empty page that ends the listing
+
+
+@given(
+    namespace=st.none() | st.text(min_size=1, max_size=8),
+    name=st.text(min_size=1, max_size=8),
+    generation=st.integers(min_value=0, max_value=2**53),
+    document_ids=st.lists(st.text(max_size=30), min_size=1, max_size=20),
+)
+def test_every_row_reads_back_as_written(
+    namespace: str | None, name: str, generation: int, document_ids: list[str]
+) -> None:
+    stream = StreamKey(namespace or None, name)
+    row = orjson.loads(orjson.dumps(row_for(stream, generation, document_ids)))  # as it travels
+    parsed = parse_row(row)
+    assert parsed is not None
+    assert (parsed.stream, parsed.generation) == (stream, generation)
+    assert set(parsed.document_ids) == set(document_ids)
