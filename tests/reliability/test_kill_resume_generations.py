@@ -8,9 +8,10 @@ checkpoint, or once everything was sent, so during the clean-up), then restarted
   supports refreshes): each stream resumes after its last echoed STATE and does not resend earlier records;
 - `overwrite` (overwrite, generation 2 / minimum 2): a retry re-reads every stream from the beginning.
 
-Checked: every STATE is read only once the store holds the records it covers (StateChecker); at the end the
-data source holds exactly generation 2 (0 lost, 0 stale versions, 0 wrongly deleted, 0 left behind) and no
-unchanged document was uploaded again (each still carries its generation-1 tag: an upsert would re-tag it).
+Checked: every STATE is read only once the store holds the records it covers and the ledger rows of the
+unchanged documents among them (LedgerStateChecker); at the end the data source holds exactly generation 2
+(0 lost, 0 stale versions, 0 wrongly deleted, 0 left behind) and no unchanged document was uploaded again
+(each still carries its generation-1 tag: an upsert would re-tag it). A last test does it at scale (3 x 700).
 """
 
 from __future__ import annotations
