@@ -55,6 +55,7 @@ class DustConfig:
     max_concurrent_requests: int = 8
     request_timeout_seconds: float = 120.0
     retry_deadline_seconds: float = 900.0
+    generation_ledger: bool = True
 
     @property
     def max_document_chars(self) -> int:
@@ -139,4 +140,5 @@ def parse_config(raw: Any) -> DustConfig:
         max_concurrent_requests=int(values["max_concurrent_requests"]),
         request_timeout_seconds=float(values["request_timeout_seconds"]),
         retry_deadline_seconds=float(values["retry_deadline_seconds"]),
+        generation_ledger=bool(values["generation_ledger"]),
     )

@@ -26,8 +26,8 @@ What a record becomes (see render.py for the text itself):
   objects skipped), then `airbyte:stream:`, `airbyte:namespace:`, `airbyte:generation:`, `airbyte:fp:`.
   At most 32 (user tags give way first). `airbyte:fp:` is the first 16 hex digits of the fingerprint, a
   SHA-256 of the body without the generation and fingerprint tags (nor a timestamp taken from emitted_at,
-  which changes every sync): the sink skips documents Dust already holds with the same fingerprint and
-  generation.
+  which changes every sync): the sink skips documents Dust already holds with the same fingerprint (under
+  an older generation only once the generation ledger records them, ledger.py).
 - **size**: a text longer than `max_document_chars` UTF-16 units is cut at a section boundary with a marker
   line (render.fit_section); `truncated` is set and a loss names the document, the sizes and the field
   where the cut starts.

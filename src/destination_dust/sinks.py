@@ -10,8 +10,9 @@ Sync modes (docs/sync-modes.md):
 - `append_dedup` with a cursor: a record whose cursor is older than one already seen in this sync for the
   same key is dropped (SeenIds.accept);
 - `overwrite` and refreshes: after the stream's COMPLETE, a sweep job (sweep.py) removes what this sync did
-  not send. It waits for every earlier job of the stream and is itself an outstanding future, so later
-  STATEs and the end of `write` wait for it. Without COMPLETE nothing is ever removed.
+  not send (for a refresh, nor what the generation ledger says this generation kept unchanged: ledger.py).
+  It waits for every earlier job of the stream and is itself an outstanding future, so later STATEs and the
+  end of `write` wait for it. Without COMPLETE nothing is ever removed.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ import orjson
 from destination_dust.catalog import StreamConfig, get_path
 from destination_dust.client import DustClient, PayloadTooLarge
 from destination_dust.config import DustConfig
-from destination_dust.documents import DocumentRenderer, DocumentUpsert
+from destination_dust.documents import FINGERPRINT_TAG, DocumentRenderer, DocumentUpsert
 from destination_dust.errors import DustRequestError
+from destination_dust.ledger import GenerationLedger
 from destination_dust.notices import StreamNotices
 from destination_dust.pipeline import Pipeline
 from destination_dust.protocol import DECODE_ERRORS, decode_json
@@ -78,6 +80,10 @@ class SinkContext:
     pipeline: Pipeline
     stats: SyncStats
     seen: SeenStore = field(default_factory=SeenStore)
+    ledger: GenerationLedger = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ledger = GenerationLedger(self.client, writable=self.config.generation_ledger)
 
 
 class StreamSink(ABC):
@@ -222,6 +228,14 @@ class DocumentSink(StreamSink):
         self._batch_records = 0
         self._batch_bytes = 0  # upper bound (a replaced document still counts until the flush)
         self._last_for_id: dict[str, Future[Any]] = {}
+        if self.rule is not None:  # a refresh keeps what the ledger vouches for; both drop older ledger rows
+            refresh = self.rule.kind == "refresh"
+            self.ctx.ledger.register(
+                stream.key,
+                self.seen,
+                keep_from=self.rule.min_generation if refresh else None,
+                prune_below=self.rule.min_generation if refresh else stream.generation_id,
+            )
 
     def _id_of(self, data: Mapping[str, Any]) -> str:
         return self.renderer.document_id(data)
@@ -282,27 +296,37 @@ class DocumentSink(StreamSink):
             self._last_for_id = {k: f for k, f in self._last_for_id.items() if not f.done()}
 
     def _unchanged_ids(self, documents: list[DocumentUpsert]) -> set[str]:
-        """Ids whose stored document already carries this content's fingerprint AND generation tags: reading
-        is not rate limited, upserting is, so a re-sync of unchanged records costs one GET per batch.
+        """Ids whose stored document already carries this content's fingerprint: reading is not rate limited,
+        upserting is, so a re-sync of unchanged records costs one GET per batch.
 
-        Requiring the generation too keeps the sweeps right: a skipped document keeps its stored tags, so it
-        must already be of this generation, or a later refresh would date it wrongly (and a refresh re-tags
-        every document it resends). Skipped ids are in SeenIds like the others, so no sweep removes them."""
+        The generation must be right too, because the refresh clean-up dates documents by it (docs/sync-modes.md,
+        "Generations"): a stored document of this generation is skipped as it is; one of an older (or no)
+        generation is skipped only once the ledger holds a row saying this generation kept it (written here,
+        so before the upserts of the batch complete and any STATE covering them is echoed); when the ledger
+        cannot be written it is re-upserted with the new tag. Skipped ids are in SeenIds like the others, so
+        no clean-up of this sync removes them."""
         wanted = {d.document_id: set(d.body.get("tags") or ()) for d in documents}
         found = self.ctx.client.get_documents(list(wanted))
+        generation = self.stream.generation_id
         unchanged: set[str] = set()
+        older: list[str] = []
         for stored in found:
             document_id = stored.get("document_id")
             tags = wanted.get(document_id) if isinstance(document_id, str) else None
             if tags is None:
                 continue
             stored_tags = set(stored.get("tags") or ())
-            fingerprint = {t for t in tags if t.startswith("airbyte:fp:")}
+            fingerprint = {t for t in tags if t.startswith(FINGERPRINT_TAG)}
             if not fingerprint or not fingerprint <= stored_tags:
                 continue
-            if generation_of(tags) != generation_of(stored_tags):
-                continue  # includes "one has a generation, the other none"
-            unchanged.add(str(document_id))
+            stored_generation = generation_of(stored_tags)
+            if stored_generation == generation:
+                unchanged.add(str(document_id))
+            elif generation is not None and (stored_generation is None or stored_generation < generation):
+                older.append(str(document_id))
+            # else: a newer generation than this sync's (ids went back): re-upsert, the tag then says ours
+        if older and generation is not None and self.ctx.ledger.record(self.stream.key, generation, older):
+            unchanged.update(older)
         return unchanged
 
     def _upsert(self, document: DocumentUpsert, lookup: Future[set[str]] | None) -> None:
@@ -324,15 +348,21 @@ class DocumentSink(StreamSink):
 
     def _sweep(self) -> None:
         assert self.rule is not None
+        vouched = self.ctx.ledger.vouch(self.stream.key)  # earlier attempts' unchanged documents: kept
         result = sweep_documents(self.ctx.client, self.stream.key, self.rule, self.seen)
         self.ctx.stats.add(swept=result.deleted)
+        pruned = self.ctx.ledger.prune(self.stream.key)
         logger.info(
-            "stream %s: %s clean-up removed %d documents this sync did not send (%d listed in %d passes)",
+            "stream %s: %s clean-up removed %d documents this sync did not send (%d listed in %d passes)%s",
             self.stream.key,
             self.rule.describe(),
             result.deleted,
             result.listed,
             result.passes,
+            f"; it kept {vouched} ids the sync ledger vouches for (found unchanged by an attempt of this "
+            f"generation) and removed {pruned} ledger rows of older generations"
+            if vouched or pruned
+            else "",
         )
 
 

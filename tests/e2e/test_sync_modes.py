@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+from destination_dust import ledger
 from destination_dust.catalog import StreamKey
 from destination_dust.ids import document_id, row_id, stream_prefix
 from destination_dust.tables import table_id_for
@@ -27,6 +28,7 @@ FOREIGN_DOC = "handbook-onboarding"  # another tool's document
 FOREIGN_LOOKALIKE = "users-999"  # our id shape, but no airbyte tags: not ours either
 FOREIGN_TABLE = "crm_accounts"
 FORMATS = ["documents", "tables"]
+USERS = StreamKey(None, "users")
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -155,6 +157,17 @@ class Sync:
             tags = [t for t in doc["tags"] if t.startswith("airbyte:generation:")]
             gens[doc["document_id"]] = tags[0].split(":")[-1] if tags else None
         return gens
+
+    def ledger(self) -> dict[tuple[str, int], list[str]]:
+        """{(stream, generation): document ids} the sync ledger table holds (empty when there is none)."""
+        found: dict[tuple[str, int], list[str]] = {}
+        for table in self.data_source()["tables"]:
+            if table["table_id"] == ledger.TABLE_ID:
+                for row in table["rows"]:
+                    parsed = ledger.parse_row(row)
+                    assert parsed is not None, row
+                    found.setdefault((parsed.stream.name, parsed.generation), []).extend(parsed.document_ids)
+        return {key: sorted(ids) for key, ids in found.items()}
 
     def all_ids(self) -> set[str]:
         """Every document id and every table id (with its row ids) in the data source."""
@@ -429,9 +442,11 @@ def test_truncate_refresh_removes_older_generations(sync: Sync) -> None:
     sync.run([stream_entry("users", "append", gen=2, minimum=2)], second)
     names(sync, k2="b", k3="carol")
     assert_foreign_data_intact(sync)
-    if sync.format == "documents":  # the resent document was re-tagged with the new generation
+    if sync.format == "documents":
+        # the resent, unchanged document keeps its tag: the ledger says generation 2 kept it (no upsert)
         gens = sync.generations()
-        assert gens["users-2"] == gens["users-3"] == "2"
+        assert (gens["users-2"], gens["users-3"]) == ("1", "2")
+        assert sync.ledger() == {("users", 2): ["users-2"]}
 
 
 def test_merge_refresh_keeps_older_generations(sync: Sync) -> None:
@@ -484,3 +499,129 @@ def test_resumed_attempt_of_a_refresh_keeps_the_earlier_attempts_data(sync: Sync
         # rows cannot be dated and the table already carries generation 2: nothing is removed (documented)
         names(sync, k1="alice", k2="bob", k3="carol", k7="old", k8="old2")
     assert_foreign_data_intact(sync)
+
+
+# -- unchanged documents under a new generation (the sync ledger) ---------------------------------------------
+
+
+@pytest.fixture
+def docs_sync(emulator: EmulatorProcess, tmp_path: Path) -> Sync:
+    emulator.reset()
+    _plant_foreign_data(emulator)
+    return Sync(emulator, tmp_path, "documents")
+
+
+def document_posts(sync: Sync) -> int:
+    """Document upserts the emulator accepted so far (what Dust's rate limit counts)."""
+    return int(sync.emu.counters()["routes"].get("POST documents", {}).get("200", 0))
+
+
+def test_overwrite_resync_of_unchanged_documents_under_a_new_generation_costs_no_upsert(
+    docs_sync: Sync,
+) -> None:
+    """30 documents of generation 1; generation 2 resends 27 of them unchanged, one changed and one new: 2
+    upserts, not 29. The 27 keep their generation-1 tag and the ledger says generation 2 kept them; the 2 not
+    resent are removed. Generation 3 (a truncate refresh) then drops the ledger's generation-2 row."""
+    sync = docs_sync
+    people = {i: f"u{i}" for i in range(30)}
+    sync.run(
+        [stream_entry("users", "overwrite", gen=1, minimum=1)],
+        [*(user(i, n) for i, n in people.items()), state("users", {}), status("users")],
+    )
+    assert document_posts(sync) == 30 + 2  # and the two foreign documents
+    second = {i: n for i, n in people.items() if i not in (28, 29)} | {0: "changed", 30: "new"}
+    before = document_posts(sync)
+    out = sync.run(
+        [stream_entry("users", "overwrite", gen=2, minimum=2)],
+        [*(user(i, n) for i, n in second.items()), state("users", {}), status("users")],
+    )
+    assert document_posts(sync) - before == 2
+    names(sync, **{f"k{i}": n for i, n in second.items()})
+    kept = sorted(document_id(USERS, [i], {}) for i in range(1, 28))
+    assert sync.ledger() == {("users", 2): kept}
+    gens = sync.generations()
+    assert {gens[d] for d in kept} == {"1"} and gens["users-0"] == gens["users-30"] == "2"
+    done = [m["log"]["message"] for m in out if m["type"] == "LOG" and "sync done" in m["log"]["message"]]
+    assert done and "27 unchanged skipped" in done[-1], done
+
+    before = document_posts(sync)
+    sync.run(
+        [stream_entry("users", "append", gen=3, minimum=3)],
+        [*(user(i, n) for i, n in second.items()), state("users", {}), status("users")],
+    )
+    assert document_posts(sync) == before  # every document unchanged: generation 3 kept all 29
+    names(sync, **{f"k{i}": n for i, n in second.items()})
+    assert sync.ledger() == {("users", 3): sorted(document_id(USERS, [i], {}) for i in second)}
+    assert_foreign_data_intact(sync)
+
+
+def test_a_resumed_refresh_keeps_what_an_earlier_attempt_kept_without_upserting(docs_sync: Sync) -> None:
+    """Generation 1 holds 1-6. Attempt 1 of generation 2 resends 1-3 unchanged (no upsert: ledger rows) and
+    dies after its state; attempt 2, a new process, resumes after that state: it sends 4 and a new 7, then
+    COMPLETE. Its clean-up must keep 1-3 (only the ledger knows they belong to generation 2) and remove 5-6."""
+    sync = docs_sync
+    sync.run(
+        [stream_entry("users", "append", gen=1, minimum=1)],
+        [*(user(i, f"u{i}") for i in range(1, 7)), state("users", {"page": 0}), status("users")],
+    )
+    refresh = [stream_entry("users", "append", gen=2, minimum=2)]
+    before = document_posts(sync)
+    sync.run(refresh, [*(user(i, f"u{i}") for i in (1, 2, 3)), state("users", {"page": 1})])  # no COMPLETE
+    sync.run(refresh, [user(4, "u4"), user(7, "u7"), state("users", {"page": 2}), status("users")])
+    assert document_posts(sync) - before == 1  # only the new document 7
+    names(sync, k1="u1", k2="u2", k3="u3", k4="u4", k7="u7")
+    assert sync.ledger() == {("users", 2): [document_id(USERS, [i], {}) for i in (1, 2, 3, 4)]}
+    assert_foreign_data_intact(sync)
+
+
+def test_with_the_ledger_off_unchanged_documents_are_uploaded_again(docs_sync: Sync) -> None:
+    sync = docs_sync
+    sync.config["generation_ledger"] = False
+    sync.run(
+        [stream_entry("users", "append", gen=1, minimum=1)],
+        [*(user(i, f"u{i}") for i in range(1, 5)), status("users")],
+    )
+    refresh = [stream_entry("users", "append", gen=2, minimum=2)]
+    before = document_posts(sync)
+    sync.run(refresh, [user(1, "u1"), user(2, "u2"), state("users", {"page": 1})])
+    sync.run(refresh, [user(3, "u3"), state("users", {"page": 2}), status("users")])
+    assert document_posts(sync) - before == 3  # re-tagged by an upsert each
+    names(sync, k1="u1", k2="u2", k3="u3")
+    assert {sync.generations()[document_id(USERS, [i], {})] for i in (1, 2, 3)} == {"2"}
+    assert [t["table_id"] for t in sync.data_source()["tables"]] == [FOREIGN_TABLE]
+
+
+def test_a_ledger_that_cannot_be_created_costs_upserts_not_correctness(docs_sync: Sync) -> None:
+    """Another tool's table already has the ledger's name: Dust refuses the ledger, the unchanged documents
+    are re-upserted with the new tag instead (and the log says so once); the refresh is still exact."""
+    sync = docs_sync
+    ds = f"/spaces/{sync.emu.config['space_id']}/data_sources/{sync.emu.config['data_source_id']}"
+    with sync.emu.api_client() as api:
+        table = {"name": ledger.TABLE_NAME, "table_id": "their-table", "title": "", "description": "theirs"}
+        api.post(f"{ds}/tables", json=table).raise_for_status()
+    sync.run([stream_entry("users", "append", gen=1, minimum=1)], [*(user(i, f"u{i}") for i in range(1, 5))])
+    before = document_posts(sync)
+    out = sync.run(
+        [stream_entry("users", "append", gen=2, minimum=2)],
+        [*(user(i, f"u{i}") for i in range(1, 4)), state("users", {}), status("users")],
+    )
+    assert document_posts(sync) - before == 3
+    names(sync, k1="u1", k2="u2", k3="u3")
+    assert {sync.generations()[document_id(USERS, [i], {})] for i in (1, 2, 3)} == {"2"}
+    warnings = [
+        m["log"]["message"] for m in out if m["type"] == "LOG" and "sync ledger" in m["log"]["message"]
+    ]
+    assert len(warnings) == 1 and "uploaded again" in warnings[0], warnings
+    assert sync.ledger() == {}
+
+
+def test_a_document_of_a_newer_generation_is_re_tagged(docs_sync: Sync) -> None:
+    """Generation ids went backwards (another connection, a reset): the ledger cannot make a document older,
+    so it is re-upserted with this sync's generation, as before the ledger."""
+    sync = docs_sync
+    sync.run([stream_entry("users", "append", gen=5, minimum=5)], [user(1, "u1"), status("users")])
+    before = document_posts(sync)
+    sync.run([stream_entry("users", "append", gen=2, minimum=2)], [user(1, "u1"), status("users")])
+    assert document_posts(sync) - before == 1
+    assert sync.generations()["users-1"] == "2"
+    assert sync.ledger() == {}

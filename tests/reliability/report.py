@@ -77,11 +77,46 @@ def _kill_resume(rows: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     ]
 
 
+def _kill_resume_generations(rows: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    out = [
+        "| catalog | seeded runs | kill -9 | unchanged documents resent | changed or new | no longer in the "
+        "source | lost | duplicates | stale versions | wrongly deleted | left behind | unchanged uploaded again "
+        "| document upserts | seconds (all runs) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for mode in ("refresh", "overwrite"):
+        runs = [
+            r for (suite, _), r in rows.items() if suite == "kill_resume_generations" and r["mode"] == mode
+        ]
+        if not runs:
+            continue
+
+        def total(name: str, runs: list[dict[str, Any]] = runs) -> int:
+            return sum(int(r[name]) for r in runs)
+
+        names = ("kills", "unchanged", "changed_or_new", "removed", "lost", "duplicates", "stale")
+        cells = " | ".join(str(total(n)) for n in names)
+        more = " | ".join(str(total(n)) for n in ("wrongly_deleted", "left_behind", "unchanged_uploaded"))
+        out.append(
+            f"| {mode} | {len(runs)} | {cells} | {more} | {total('document_posts')} "
+            f"| {sum(float(r['seconds']) for r in runs):.1f} |"
+        )
+    return out if len(out) > 2 else []
+
+
 def render(rows: dict[tuple[str, str], dict[str, Any]]) -> str:
     lines = [BEGIN, "", "### Fault matrix (one full sync per fault, through the CLI)", "", *_matrix(rows), ""]
     kill = _kill_resume(rows)
     if kill:
         lines += ["### Crash and resume (kill -9 of the connector at seeded random points)", "", *kill, ""]
+    generations = _kill_resume_generations(rows)
+    if generations:
+        lines += [
+            "### Crash and resume during a new generation of mostly unchanged documents",
+            "",
+            *generations,
+            "",
+        ]
     lines.append(END)
     return "\n".join(lines)
 

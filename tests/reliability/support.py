@@ -365,6 +365,30 @@ class LiveSync:
         )
 
 
+def feed_then_kill(live: LiveSync, messages: list[dict[str, Any]], rng: random.Random) -> CliResult:
+    """Feed `messages` as a source would (stdin stays open), then kill -9 at a seeded point: anywhere (first
+    writes, mid-batch, idle waiting for input), or a few milliseconds after a random number of the
+    checkpoints sent. The connector must have lived until the kill, silent on stderr."""
+    live.feed(messages, close=False)
+    states_sent = sum(1 for m in messages if m["type"] == "STATE")
+    if rng.random() < 0.3 or states_sent == 0:
+        time.sleep(rng.uniform(0, 0.3))
+    else:
+        live.wait_for_states(rng.randint(1, states_sent), timeout=20)
+        time.sleep(rng.uniform(0, 0.04))
+    live.kill()
+    result = live.finish(timeout=20)
+    assert not live.errors, live.errors[0]
+    assert result.returncode == -9 and result.stderr == b"", (result.returncode, result.stderr[-2000:])
+    return result
+
+
+def preflights(emulator_counters: Callable[[], dict[str, Any]]) -> int:
+    """How many data source listings (the connector's preflight) the emulator has answered: a connector
+    is ready for input once it went up by one."""
+    return sum(emulator_counters()["routes"].get("GET data_sources", {}).values())
+
+
 class StateChecker:
     """on_state for LiveSync: when a STATE is read, the store must already hold every record it covers."""
 

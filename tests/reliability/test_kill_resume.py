@@ -26,7 +26,9 @@ from tests.reliability.support import (
     audit,
     connector_config,
     data_source,
+    feed_then_kill,
     make_plan,
+    preflights,
     record_result,
     write_inputs,
 )
@@ -38,11 +40,6 @@ SEEDS = range(20)
 def emu() -> Iterator[EmulatorProcess]:
     with EmulatorProcess(rate_limit=0, latency_ms=3, latency_jitter_ms=4, seed=7) as emulator:
         yield emulator
-
-
-def _preflights(emu: EmulatorProcess) -> int:
-    """How many data source listings (the connector's preflight) the emulator has answered."""
-    return sum(emu.counters()["routes"].get("GET data_sources", {}).values())
 
 
 def _replay(plan: Plan, vouched: dict[str, int]) -> list[dict[str, Any]]:
@@ -81,26 +78,15 @@ def test_kill_at_a_random_point_and_resume(tmp_path: Path, emu: EmulatorProcess,
     started = time.monotonic()
     for _ in range(rng.choice([1, 1, 2])):
         checker = StateChecker(plan, emu.dump, data_source_id)
-        preflights = _preflights(emu)
+        ready = preflights(emu.counters)
         live = LiveSync(config, cat, on_state=checker)
         replay = _replay(plan, vouched)
         # feed as a source would, from the moment the connector is ready (else the pipe holds it all at once)
-        assert wait_until(lambda n=preflights: _preflights(emu) > n, timeout_s=10)
+        assert wait_until(lambda n=ready: preflights(emu.counters) > n, timeout_s=10)
         # the source gets as far as a random record (never the last): the rest is certainly left to replay
         last_record = max(i for i, m in enumerate(replay) if m["type"] == "RECORD")
         cut = rng.randint(min(len(replay) // 5, last_record), last_record)
-        live.feed(replay[:cut], close=False)
-        states_sent = sum(1 for m in replay[:cut] if m["type"] == "STATE")
-        if rng.random() < 0.3 or states_sent == 0:
-            time.sleep(rng.uniform(0, 0.3))  # anywhere: first writes, mid-batch, or idle waiting for input
-        else:  # after a random number of checkpoints, a few milliseconds into the next batch
-            live.wait_for_states(rng.randint(1, states_sent), timeout=20)
-            time.sleep(rng.uniform(0, 0.04))
-        live.kill()
-        result = live.finish(timeout=20)
-        assert not live.errors, live.errors[0]
-        # alive until our kill (stdin still open: it was waiting for more), and nothing on stderr
-        assert result.returncode == -9 and result.stderr == b"", (result.returncode, result.stderr[-2000:])
+        result = feed_then_kill(live, replay[:cut], rng)
         kills += 1
         states_before_kills += len(result.states)
         for stream, position in checker.vouched.items():
