@@ -56,7 +56,9 @@ class DustConfig:
     max_concurrent_requests: int = 8
     request_timeout_seconds: float = 120.0
     retry_deadline_seconds: float = 900.0
-    streams: dict[str, StreamSettings] = field(default_factory=dict)  # `streams` and `stream_formats`, by name
+    streams: dict[str, StreamSettings] = field(
+        default_factory=dict
+    )  # `streams` and `stream_formats`, by name
 
     @property
     def max_document_chars(self) -> int:
@@ -128,7 +130,9 @@ def parse_config(raw: Any) -> DustConfig:
         raise ConfigError(
             "the config must be a JSON object with api_key, workspace_id, space_id, data_source_id"
         )
-    streams = parse_streams(raw.get("streams"), raw.get("stream_formats"))  # before the schema: names the entry
+    streams = parse_streams(
+        raw.get("streams"), raw.get("stream_formats")
+    )  # before the schema: names the entry
     validator = jsonschema.Draft7Validator(connection_schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:

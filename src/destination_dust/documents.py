@@ -383,6 +383,14 @@ def lookup(data: Mapping[str, Any], path: str) -> Any:
     return get_path(data, path.split(".")) if "." in path else None
 
 
+def created_field(data: Mapping[str, Any]) -> str | None:
+    """The first top-level field of `data` named like a creation time (created_at, createdDate...)."""
+    by_name = {
+        _NAME_NOISE.sub("", k).lower(): k for k in data if isinstance(k, str) and len(k) <= _LONGEST_TIME_NAME
+    }
+    return next((by_name[name] for name in _CREATED_NAMES if name in by_name), None)
+
+
 def _is_airbyte_column(name: Any) -> bool:
     return isinstance(name, str) and name.startswith(("_airbyte_", "_ab_"))
 
