@@ -5,7 +5,8 @@ Budget. Records do not become upserts one by one: each record changes its docume
 dirty documents (what changed since that document was last written), and a few lanes (long-running pipeline
 jobs) write the oldest dirty document whenever the rate limiter has a slot. Each write reads the stored
 document back (GET, not rate limited), applies every change gathered so far, and upserts once; a document
-changed again while it was queued costs nothing more. So when the sync is rate-bound, dirty documents pile up
+changed again while it was queued costs nothing more, and a document waits SETTLE_SECONDS after its first
+change before it is written (a sync starts with free slots in the rate window). So when the sync is rate-bound, dirty documents pile up
 while the source reads on, and each parent is written about once whatever order its children arrive in. When
 it is not rate-bound (limit off, or a slow source), documents are written as soon as a lane is free: more
 upserts, but none of them waits.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -74,6 +76,9 @@ logger = logging.getLogger(__name__)
 
 MAX_HELD_BYTES = 32 * 1024 * 1024  # pending changes held for dirty documents before the reader waits
 MAX_HEADING = 160
+# a dirty document waits this long for more changes before a lane writes it: a sync that starts with free
+# slots in the rate window would otherwise spend them on parents whose children have not been read yet
+SETTLE_SECONDS = 1.0
 LIST_PAGE = 100
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -83,6 +88,7 @@ class Pending:
     """The changes to one document since it was last taken by a write."""
 
     promise: Future[None]
+    since: float = field(default_factory=time.monotonic)  # when the first of these changes came
     reset: bool = False  # the parent was deleted: start from nothing, not from what Dust holds
     parent: ParentPart | None = None
     children: dict[str, Child | None] = field(default_factory=dict)  # None: the child was deleted
@@ -114,6 +120,7 @@ class Composition:
         self._lanes = 0
         self._max_lanes = max(1, ctx.config.max_concurrent_requests // 2)
         self._held = 0
+        self._input_ended = False
         self.members: list[ComposedSink] = []
         self._finished = 0
         self.upserts = 0
@@ -158,7 +165,7 @@ class Composition:
                 limiter.acquire()
                 limiter.give_back()
             with self._cond:
-                document_id = next((d for d in self._dirty if d not in self._writing), None)
+                document_id = self._next_ready()
                 if document_id is None:
                     self._lanes -= 1
                     return
@@ -182,6 +189,19 @@ class Composition:
             self.ctx.stats.add(committed=pending.records)
             if self.ctx.pipeline.on_done is not None:
                 self.ctx.pipeline.on_done()  # the state gate: a promise it waits for may be kept now
+
+    def _next_ready(self) -> str | None:
+        """The oldest dirty document no lane is writing, once it has gathered changes for SETTLE_SECONDS (at
+        once when the input ended or the reader waits for room); None when there is nothing left to write.
+        Called with the lock held."""
+        while True:
+            document_id = next((d for d in self._dirty if d not in self._writing), None)
+            if document_id is None:
+                return None
+            wait = self._dirty[document_id].since + SETTLE_SECONDS - time.monotonic()
+            if wait <= 0 or self._input_ended or self._held > MAX_HELD_BYTES or self.ctx.pipeline.failure:
+                return document_id
+            self._cond.wait(wait)
 
     def _stored(self, document_id: str) -> Mapping[str, Any] | None:
         found = self.ctx.client.get_documents([document_id])
@@ -260,6 +280,9 @@ class Composition:
         self._finished += 1
         if self._finished < len(self.members):
             return
+        with self._cond:
+            self._input_ended = True  # nothing more will change: write what is left now
+            self._cond.notify_all()
         sweeping = [m for m in self.members if m.rule is not None and m.completed]
         if sweeping:
             self.members[0].submit_tracked(lambda: self._clean_up(sweeping), after=self.outstanding())
