@@ -54,8 +54,9 @@ def short_hash(text: str, length: int = 16) -> str:
 
 
 def order_token(value: Any, epoch: int | None, arrival: int | None) -> str:
-    """A string whose plain sort is the children's order: times (`t` + 15 digits of epoch ms), then numbers,
-    then text (hex of its UTF-8, which sorts like the bytes), then children without a value, by arrival."""
+    """A string whose plain sort is the children's order. One stream's values are usually all of one kind:
+    numbers (`n`), text (`s` + hex of its UTF-8, which sorts like the bytes), times (`t` + 15 digits of epoch
+    ms); children without a value come last, by arrival (emitted_at)."""
     if epoch is not None:
         return f"t{epoch:015d}"
     if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 2**62:
@@ -126,7 +127,7 @@ def parent_part(body: Mapping[str, Any], timestamp: int | None) -> ParentPart:
     header = tuple(line for line in _lines(section["prefix"] or "") if not line.startswith(TIME_LINES))
     text = section_text(section)[len(section["prefix"] or "") :]
     tags = tuple(t for t in body.get("tags") or () if not t.startswith("airbyte:"))
-    return ParentPart(body["title"], header, _normal(defang(text)), timestamp, tags, body.get("source_url"))
+    return ParentPart(body["title"], header, _normal(text), timestamp, tags, body.get("source_url"))
 
 
 def section_text(section: Mapping[str, Any]) -> str:
@@ -138,6 +139,11 @@ def section_text(section: Mapping[str, Any]) -> str:
 
 def _lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
+
+
+def _header_lines(text: str) -> tuple[str, ...]:
+    """The header's lines without the time line (rebuilt from the parts) and blank separator lines."""
+    return tuple(line for line in _lines(text) if line.strip() and not line.startswith(TIME_LINES))
 
 
 def _normal(text: str) -> str:
@@ -183,12 +189,12 @@ def parse_stored(stored: Mapping[str, Any], tags_of_ours: Callable[[str], bool])
     if not matches or matches[0].group(1) != "parent":
         lines = _lines(text)
         count = next((i for i, line in enumerate(lines) if not line.startswith("$")), len(lines))
-        header = tuple(line for line in lines[:count] if not line.startswith(TIME_LINES))
+        header = _header_lines("".join(lines[:count]))
         part = ParentPart(
             title, header, _normal(defang("".join(lines[count:]))), None, field_tags, source_url
         )
         return ComposedDocument(str(stored.get("document_id")), part)
-    header = tuple(line for line in _lines(text[: matches[0].start()]) if not line.startswith(TIME_LINES))
+    header = _header_lines(text[: matches[0].start()])
     document = ComposedDocument(str(stored.get("document_id")), ParentPart(title, header, "", None))
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
@@ -231,14 +237,14 @@ def build_body(
     """The upsert body: header, parent part, then children, newest first until `limit` UTF-16 units are
     used, with a visible note of how many older ones were left out (the cap never fails a sync)."""
     timestamp = document.timestamp
-    header = _header(document.parent.header, timestamp)
+    header = defang(_header(document.parent.header, timestamp))
     parent_marker = (
         f"{MARK}parent ts={'-' if document.parent.timestamp is None else document.parent.timestamp}"
     )
     parent_marker += " placeholder=1-->\n" if document.placeholder else "-->\n"
     children = document.ordered()
     fixed = utf16_len(header) + utf16_len(parent_marker)
-    parent_text = document.parent.text
+    parent_text = defang(document.parent.text)
     if fixed + utf16_len(parent_text) > limit:
         parent_text = _normal(cut_utf16(parent_text, max(0, limit - fixed - 200)))
     used = fixed + utf16_len(parent_text)
@@ -260,7 +266,7 @@ def build_body(
             "max_document_size_mb]\n"
         )
         sections.append(_part(note))
-    sections += [_part(child.marker() + child.text) for child in kept]
+    sections += [_part(child.marker() + defang(child.text)) for child in kept]
     body: dict[str, Any] = {
         "title": document.parent.title,
         "section": {"prefix": header, "content": None, "sections": sections},

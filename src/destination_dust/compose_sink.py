@@ -41,7 +41,6 @@ from destination_dust.compose import (
     ComposedDocument,
     ParentPart,
     build_body,
-    defang,
     is_marker_tag,
     order_token,
     parent_part,
@@ -471,7 +470,7 @@ class ChildSink(ComposedSink):
         section = body["section"]
         fields = section_text(section)[len(section["prefix"] or "") :]
         heading = self._heading(data, body["title"])
-        text = f"### {heading}\n{defang(fields)}".rstrip("\n") + "\n"
+        text = f"### {heading}\n{fields}".rstrip("\n") + "\n"
         path = self._order_by or ((created,) if (created := created_field(data)) else ())
         value = lookup(data, ".".join(path)) if path else None
         epoch = epoch_ms(value) if isinstance(value, str) else None
@@ -491,7 +490,7 @@ class ChildSink(ComposedSink):
             heading = _text(lookup(data, template))
         else:
             heading = ""
-        heading = single_line(defang(heading)) or title
+        heading = single_line(heading) or title
         return heading if len(heading) <= MAX_HEADING else heading[: MAX_HEADING - 1] + "…"
 
 
