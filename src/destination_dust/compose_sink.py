@@ -3,13 +3,15 @@ one `Composition`, which owns their documents (compose.py says what a composed d
 
 Budget. Records do not become upserts one by one: each record changes its document's entry in a queue of
 dirty documents (what changed since that document was last written), and a few lanes (long-running pipeline
-jobs) write the oldest dirty document whenever the rate limiter has a slot. Each write reads the stored
-document back (GET, not rate limited), applies every change gathered so far, and upserts once; a document
-changed again while it was queued costs nothing more, and a document waits SETTLE_SECONDS after its first
-change before it is written (a sync starts with free slots in the rate window). So when the sync is rate-bound, dirty documents pile up
-while the source reads on, and each parent is written about once whatever order its children arrive in. When
-it is not rate-bound (limit off, or a slow source), documents are written as soon as a lane is free: more
-upserts, but none of them waits.
+jobs) write dirty documents whenever the rate limiter has a slot. Each write reads the stored document back
+(GET, not rate limited), applies every change gathered so far, and upserts once; a document changed again
+while it was queued costs nothing more. A document is ready to write once it has had no change for
+QUIET_SECONDS, or has waited MAX_WAIT_SECONDS, or the input ended (or the reader waits for memory): a source
+sends children in cursor order across parents, so a parent keeps changing while the source reads on, and
+writing it at the first free slot would write it again for each later child. So each parent is written about
+once when the source reads faster than the limit lets us write, whatever order its children arrive in; when
+it is not rate-bound (a slow source), a parent that keeps changing is written about once per
+MAX_WAIT_SECONDS, which also bounds how late a checkpoint can be, beyond the rate limit's own queue.
 
 The state gate. A STATE does not flush anything: it waits (StateGate) for a promise per dirty document, which
 the write that takes the document's changes resolves after its upsert. A STATE is therefore echoed once every
@@ -75,9 +77,9 @@ logger = logging.getLogger(__name__)
 
 MAX_HELD_BYTES = 32 * 1024 * 1024  # pending changes held for dirty documents before the reader waits
 MAX_HEADING = 160
-# a dirty document waits this long for more changes before a lane writes it: a sync that starts with free
-# slots in the rate window would otherwise spend them on parents whose children have not been read yet
-SETTLE_SECONDS = 1.0
+QUIET_SECONDS = 1.0  # a dirty document with no change for this long is ready to write
+MAX_WAIT_SECONDS = 30.0  # ...and one that keeps changing is written after this long anyway
+READY_SCAN = 256  # dirty documents looked at (oldest first) when a lane picks one
 LIST_PAGE = 100
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -88,6 +90,7 @@ class Pending:
 
     promise: Future[None]
     since: float = field(default_factory=time.monotonic)  # when the first of these changes came
+    last: float = field(default_factory=time.monotonic)  # when the latest came
     reset: bool = False  # the parent was deleted: start from nothing, not from what Dust holds
     parent: ParentPart | None = None
     children: dict[str, Child | None] = field(default_factory=dict)  # None: the child was deleted
@@ -139,6 +142,7 @@ class Composition:
                 pending = self._dirty[document_id] = Pending(Future())
                 self._unresolved.add(pending.promise)
             apply(pending)
+            pending.last = time.monotonic()
             pending.records += records
             pending.size += size
             self._held += size
@@ -190,17 +194,26 @@ class Composition:
                 self.ctx.pipeline.on_done()  # the state gate: a promise it waits for may be kept now
 
     def _next_ready(self) -> str | None:
-        """The oldest dirty document no lane is writing, once it has gathered changes for SETTLE_SECONDS (at
-        once when the input ended or the reader waits for room); None when there is nothing left to write.
-        Called with the lock held."""
+        """The oldest ready dirty document no lane is writing (see the module docstring), waiting until one
+        is ready; None when there is nothing left to write. Called with the lock held."""
         while True:
-            document_id = next((d for d in self._dirty if d not in self._writing), None)
-            if document_id is None:
+            now = time.monotonic()
+            hurry = self._input_ended or self._held > MAX_HELD_BYTES or self.ctx.pipeline.failure is not None
+            soonest = None
+            scanned = 0
+            for document_id, pending in self._dirty.items():
+                if document_id in self._writing:
+                    continue
+                ready_at = min(pending.last + QUIET_SECONDS, pending.since + MAX_WAIT_SECONDS)
+                if hurry or ready_at <= now:
+                    return document_id
+                soonest = ready_at if soonest is None else min(soonest, ready_at)
+                scanned += 1
+                if scanned >= READY_SCAN:
+                    break
+            if soonest is None:
                 return None
-            wait = self._dirty[document_id].since + SETTLE_SECONDS - time.monotonic()
-            if wait <= 0 or self._input_ended or self._held > MAX_HELD_BYTES or self.ctx.pipeline.failure:
-                return document_id
-            self._cond.wait(wait)
+            self._cond.wait(min(QUIET_SECONDS, soonest - now))
 
     def _stored(self, document_id: str) -> Mapping[str, Any] | None:
         found = self.ctx.client.get_documents([document_id])
@@ -282,7 +295,7 @@ class Composition:
         with self._cond:
             self._input_ended = True  # nothing more will change: write what is left now
             self._cond.notify_all()
-        sweeping = [m for m in self.members if m.rule is not None and m.completed]
+        sweeping = [m for m in self.members if m.rule is not None and m._completed]
         if sweeping:
             self.members[0].submit_tracked(lambda: self._clean_up(sweeping), after=self.outstanding())
 
@@ -334,7 +347,6 @@ class ComposedSink(StreamSink):
         super().__init__(stream, ctx)
         self.composition = composition
         self.renderer = DocumentRenderer(stream, ctx.config)
-        self.completed = False
         composition.members.append(self)
 
     def _id_of(self, data: Mapping[str, Any]) -> str:
@@ -350,7 +362,7 @@ class ComposedSink(StreamSink):
         """Nothing to flush: changes are in the composition's queue, which the lanes drain."""
 
     def on_stream_complete(self) -> None:
-        self.completed = True  # the clean-up runs at the end of input, after every composed write
+        self._completed = True  # the clean-up runs at the end of input, after every composed write
 
     def finish(self) -> None:
         super().finish()

@@ -14,7 +14,7 @@ import pytest
 from bench import helpdesk
 
 from dust_emulator.testing import EmulatorProcess
-from tests.helpers import CliResult, jsonl, run_cli, write_json
+from tests.helpers import CliResult, complete, jsonl, run_cli, write_json
 
 TICKETS = 20
 PER_TICKET = 10
@@ -29,7 +29,11 @@ def dust(emulator: EmulatorProcess) -> EmulatorProcess:
 
 
 def _sync(
-    dust: EmulatorProcess, tmp_path: Path, messages: list[dict[str, Any]], **settings: Any
+    dust: EmulatorProcess,
+    tmp_path: Path,
+    messages: list[dict[str, Any]],
+    catalog: dict[str, Any] | None = None,
+    **settings: Any,
 ) -> CliResult:
     config = {
         **dust.config,
@@ -43,7 +47,7 @@ def _sync(
             "--config",
             write_json(tmp_path, "config.json", config),
             "--catalog",
-            write_json(tmp_path, "catalog.json", helpdesk.configured_catalog()),
+            write_json(tmp_path, "catalog.json", catalog or helpdesk.configured_catalog()),
         ],
         jsonl(messages),
     )
@@ -171,3 +175,46 @@ def test_an_oversized_ticket_keeps_the_newest_comments_and_says_how_many_were_le
     assert f"[{40 - kept:,} older ticket_comments records left out" in document["text"]
     assert len(document["text"]) <= 0.02 * 1024 * 1024
     assert any("left out" in log for log in result.logs)
+
+
+def test_overwrite_of_the_comments_removes_the_sections_not_resent_after_complete(
+    dust: EmulatorProcess, tmp_path: Path
+) -> None:
+    records = [helpdesk.record("tickets", helpdesk.ticket(n)) for n in (1, 2)]
+    comments = list(helpdesk.comments(2, 3))  # 1, 3, 5 on ticket 1; 2, 4, 6 on ticket 2
+    records += [helpdesk.record("ticket_comments", c) for c in comments]
+    _sync(dust, tmp_path, _with_states(records))
+    kept = [c for c in comments if c["id"] in (1, 2, 6)]
+    resent = _with_states([helpdesk.record("ticket_comments", c) for c in kept])
+    catalog = helpdesk.configured_catalog(comment_mode="overwrite")
+    without_complete = _sync(dust, tmp_path, resent, catalog=catalog)
+    assert any("did not run" in log for log in without_complete.logs)
+    assert len(SECTION.findall(_text(dust, "tickets-1"))) == 3  # no COMPLETE: nothing removed
+    completed = _sync(dust, tmp_path, [*resent, complete("ticket_comments")], catalog=catalog)
+    assert not any("did not run" in log for log in completed.logs)
+    assert SECTION.findall(_text(dust, "tickets-1")) == [_heading(comments[0])]
+    assert SECTION.findall(_text(dust, "tickets-2")) == [_heading(comments[1]), _heading(comments[5])]
+    assert "description: " in _text(dust, "tickets-1")  # the ticket's own content is untouched
+
+
+def test_overwrite_of_the_tickets_removes_tickets_not_resent_with_their_comments(
+    dust: EmulatorProcess, tmp_path: Path
+) -> None:
+    records = [helpdesk.record("tickets", helpdesk.ticket(n)) for n in (1, 2, 3)]
+    records += [helpdesk.record("ticket_comments", c) for c in helpdesk.comments(3, 2)]
+    _sync(dust, tmp_path, _with_states(records))
+    catalog = helpdesk.configured_catalog(ticket_mode="overwrite")
+    resent = [
+        helpdesk.record("tickets", helpdesk.ticket(1)),
+        helpdesk.record("ticket_comments", helpdesk.comment(99, 3, 5)),
+    ]
+    _sync(dust, tmp_path, [*_with_states(resent), complete("tickets")], catalog=catalog)
+    stored = {d["document_id"]: d for d in dust.documents()}
+    assert sorted(stored) == ["tickets-1", "tickets-3"]  # 2 removed; 3 was touched by a comment of this sync
+    assert len(SECTION.findall(stored["tickets-1"]["text"])) == 2  # its comments stay with it
+
+
+def _text(dust: EmulatorProcess, document_id: str) -> str:
+    (document,) = [d for d in dust.documents() if d["document_id"] == document_id]
+    text: str = document["text"]
+    return text
