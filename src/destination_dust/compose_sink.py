@@ -162,9 +162,11 @@ class Composition:
     def _lane(self) -> None:
         limiter = self.ctx.client.limiter
         while True:
-            if (
-                limiter.enabled
-            ):  # take the changes only once a slot is free: they gather up to the last moment
+            with self._cond:
+                idle = len(self._dirty) <= len(self._writing) and all(d in self._writing for d in self._dirty)
+            # take the changes only once a slot is free, so they gather up to the last moment (but never wait
+            # for a slot with nothing to write: the sync's end would wait for it)
+            if limiter.enabled and not idle:
                 limiter.acquire()
                 limiter.give_back()
             with self._cond:

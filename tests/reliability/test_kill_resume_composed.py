@@ -1,0 +1,191 @@
+"""The kill -9 / resume matrix with composed documents: `notes` are composed into the documents of `docs`
+(each note names its doc in `doc_id`). The connector is killed at random points and resumed from its last
+emitted states, as in test_kill_resume.py, and we check:
+
+- no STATE was emitted before every record it covers was in Dust, at that version or newer, in the right
+  document (every run);
+- after the final run: every doc and note at its latest version, each note exactly once, in its doc's
+  document (0 lost, 0 duplicated sections, 0 stale versions), and no document of its own for any note.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from destination_dust import ids
+from destination_dust.catalog import StreamKey
+from dust_emulator.testing import EmulatorProcess, wait_until
+from tests.helpers import write_json
+from tests.reliability.support import (
+    TOKEN,
+    Audit,
+    LiveSync,
+    Plan,
+    connector_config,
+    data_source,
+    make_plan,
+    record_result,
+    state_seq,
+    sync_catalog,
+)
+
+SEEDS = range(8)
+DOCS = 12
+STREAMS = ("docs", "notes")
+SETTINGS = [{"name": "notes", "parent_stream": "docs", "parent_key": ["doc_id"], "order_by": "id"}]
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[EmulatorProcess]:
+    with EmulatorProcess(rate_limit=0, latency_ms=3, latency_jitter_ms=4, seed=11) as emulator:
+        yield emulator
+
+
+def _parent(pk: int) -> int:
+    return pk % DOCS
+
+
+def _plan(rng: random.Random) -> Plan:
+    plan = make_plan(rng, {"docs": DOCS, "notes": 80}, state_every=rng.randint(4, 12), update_rate=0.15)
+    for message, meaning in zip(plan.messages, plan.meaning, strict=True):
+        if meaning[0] == "record" and meaning[1] == "notes":
+            message["record"]["data"]["doc_id"] = _parent(meaning[2])
+    return plan
+
+
+def _required(plan: Plan, limits: dict[str, int]) -> dict[tuple[str, int], int]:
+    need: dict[tuple[str, int], int] = {}
+    for position, meaning in enumerate(plan.meaning):
+        if meaning[0] == "record" and position < limits.get(meaning[1], 0):
+            need[(meaning[1], meaning[2])] = meaning[3]
+    return need
+
+
+def _audit(ds: dict[str, Any], need: dict[tuple[str, int], int]) -> Audit:
+    """Every doc token in its own document (one per document), every note token in its doc's document, once."""
+    result = Audit()
+    copies: dict[tuple[str, int], int] = {}
+    for document in ds["documents"]:
+        found = [(m[0], int(m[1]), int(m[2])) for m in TOKEN.findall(document.get("text") or "")]
+        for stream, pk, version in found:
+            owner = pk if stream == "docs" else _parent(pk)
+            if stream not in STREAMS or document["document_id"] != ids.document_id(
+                StreamKey(None, "docs"), [owner], {}
+            ):
+                result.duplicates += 1  # a record in a document it does not belong to
+            copies[(stream, pk)] = copies.get((stream, pk), 0) + 1
+            result.held[(stream, pk)] = max(version, result.held.get((stream, pk), -1))
+    result.duplicates += sum(n - 1 for n in copies.values() if n > 1)
+    for key, version in sorted(need.items()):
+        held = result.held.get(key)
+        if held is None:
+            result.lost.append(key)
+        elif held < version:
+            result.stale.append(key)
+    return result
+
+
+class Checker:
+    """on_state: when a STATE is read, Dust already holds every record it covers, in its document."""
+
+    def __init__(self, plan: Plan, emu: EmulatorProcess) -> None:
+        self.plan, self.emu = plan, emu
+        self.vouched: dict[str, int] = {}
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        position = self.plan.state_position(state_seq(message))
+        stream = self.plan.meaning[position][1]
+        covered = dict.fromkeys(STREAMS, position) if stream is None else {stream: position}
+        for name, at in covered.items():
+            self.vouched[name] = max(self.vouched.get(name, -1), at)
+        found = _audit(
+            data_source(self.emu.dump(), self.emu.config["data_source_id"]), _required(self.plan, covered)
+        )
+        assert not found.lost and not found.stale, (
+            f"STATE {state_seq(message)} came early: {found.describe()}"
+        )
+
+
+def _replay(plan: Plan, vouched: dict[str, int]) -> list[dict[str, Any]]:
+    out = []
+    for position, (message, meaning) in enumerate(zip(plan.messages, plan.meaning, strict=True)):
+        if meaning[0] == "record":
+            if position > vouched.get(meaning[1], -1):
+                out.append(message)
+        elif position > min(vouched.get(s, -1) for s in STREAMS):
+            out.append(message)
+    return out
+
+
+def _preflights(emu: EmulatorProcess) -> int:
+    return sum(emu.counters()["routes"].get("GET data_sources", {}).values())
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_kill_composed_syncs_at_random_points_and_resume(
+    tmp_path: Path, emu: EmulatorProcess, seed: int
+) -> None:
+    rng = random.Random(1000 + seed)
+    emu.reset()
+    plan = _plan(rng)
+    settings = {"stream_formats": {}, "streams": SETTINGS, "max_concurrent_requests": 4}
+    config = write_json(tmp_path, "config.json", connector_config(emu.config, **settings))
+    catalog = write_json(tmp_path, "catalog.json", sync_catalog(STREAMS))
+    vouched: dict[str, int] = {}
+    kills = 0
+    states_before_kills = 0
+    started = time.monotonic()
+    for _ in range(rng.choice([1, 2])):
+        checker = Checker(plan, emu)
+        preflights = _preflights(emu)
+        live = LiveSync(config, catalog, on_state=checker)
+        replay = _replay(plan, vouched)
+        assert wait_until(lambda n=preflights: _preflights(emu) > n, timeout_s=10)
+        last_record = max(i for i, m in enumerate(replay) if m["type"] == "RECORD")
+        cut = rng.randint(min(len(replay) // 4, last_record), last_record)
+        live.feed(replay[:cut], close=False)
+        time.sleep(rng.uniform(0.0, 2.5))  # before, during or after the 1 s a document gathers changes
+        live.kill()
+        result = live.finish(timeout=20)
+        assert not live.errors, live.errors[0]
+        assert result.returncode == -9 and result.stderr == b"", (result.returncode, result.stderr[-2000:])
+        kills += 1
+        states_before_kills += len(result.states)
+        for stream, position in checker.vouched.items():
+            vouched[stream] = max(vouched.get(stream, -1), position)
+
+    checker = Checker(plan, emu)
+    live = LiveSync(config, catalog, on_state=checker)
+    replayed = _replay(plan, vouched)
+    live.send(replayed)
+    result = live.finish(timeout=60)
+    assert not live.errors, live.errors[0]
+    assert result.returncode == 0 and result.stderr == b"", result.traces
+    assert len(result.states) == sum(1 for m in replayed if m["type"] == "STATE")
+    ds = data_source(emu.dump(), emu.config["data_source_id"])
+    found = _audit(ds, _required(plan, dict.fromkeys(STREAMS, len(plan.messages))))
+    record_result(
+        {
+            "suite": "kill_resume_composed",
+            "case": f"seed {seed}",
+            "kills": kills,
+            "states_before_kills": states_before_kills,
+            "records": plan.record_count(),
+            "replayed_records": sum(1 for m in replayed if m["type"] == "RECORD"),
+            "lost": len(found.lost),
+            "stale": len(found.stale),
+            "duplicates": found.duplicates,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+    )
+    assert found.ok, found.describe()
+    assert sorted(d["document_id"] for d in ds["documents"]) == sorted(
+        ids.document_id(StreamKey(None, "docs"), [pk], {}) for pk in range(DOCS)
+    )
