@@ -71,6 +71,7 @@ from destination_dust.sweep import (
     generation_tag,
     owns_document,
     sweep_documents,
+    sweep_rule,
 )
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class Composition:
         self.unchanged = 0
         self.deleted = 0
         self.documents: set[str] = set()  # ids touched by this sync (the parent's overwrite keeps them)
+        self.keep_documents = parent is not None and sweep_rule(parent) is not None
 
     # --- the reader's side
 
@@ -151,7 +153,8 @@ class Composition:
                 self._lanes += 1
         if start:
             self.ctx.pipeline.submit(self._lane)
-        self.documents.add(document_id)
+        if self.keep_documents:
+            self.documents.add(document_id)
 
     def outstanding(self) -> list[Future[Any]]:
         with self._cond:
@@ -317,8 +320,11 @@ class Composition:
         )
 
     def _sweep_children(self, member: ChildSink) -> None:
-        """Overwrite/refresh of a child stream: drop the sections of its children this sync did not send."""
-        offset, rewritten = 0, 0
+        """Overwrite/refresh of a child stream: drop the sections of its children this sync did not send. The
+        listing only collects ids: a rewrite can change a document's timestamp, hence its place in the listing,
+        so documents are rewritten (from a fresh GET) once the listing is done."""
+        doomed: list[str] = []
+        offset = 0
         while True:
             page, _ = self.ctx.client.list_documents(limit=LIST_PAGE, offset=offset)
             if not page:
@@ -328,17 +334,20 @@ class Composition:
                 if not owns_document(self.parent_key, stored.get("document_id"), stored.get("tags")):
                     continue
                 document = parse_stored(stored, is_marker_tag)
-                if document is None:
-                    continue
-                kept = without_children_of(document, member.source, member.sent)
-                if len(kept.children) != len(document.children):
-                    self._put(kept, stored)
-                    rewritten += 1
+                if document is not None and any(
+                    c.source == member.source and k not in member.sent for k, c in document.children.items()
+                ):
+                    doomed.append(document.document_id)
+        for document_id in doomed:
+            fresh = self._stored(document_id)
+            if fresh is not None:
+                document = self._read(document_id, fresh)
+                self._put(without_children_of(document, member.source, member.sent), fresh)
         logger.info(
             "stream %s: %s clean-up removed the sections this sync did not send from %d documents",
             member.stream.key,
             member.rule.describe() if member.rule else "",
-            rewritten,
+            len(doomed),
         )
 
 
@@ -474,7 +483,8 @@ class ChildSink(ComposedSink):
             return
         self._report(document.warnings, document.truncated)
         child = self._child(data, emitted_at, document.document_id, document.body)
-        self.sent.add(child.key)
+        if self.rule is not None:
+            self.sent.add(child.key)
         title = self._placeholder_title(data)
         self.composition.change(
             document_id, 1, len(child.text) + 128, lambda p: _set_child(p, child.key, child, title)
