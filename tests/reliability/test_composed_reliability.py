@@ -1,4 +1,4 @@
-"""The kill -9 / resume matrix with composed documents: `notes` are composed into the documents of `docs`
+"""The kill -9 / resume matrix and the random faults of the fault matrix, with composed documents: `notes` are composed into the documents of `docs`
 (each note names its doc in `doc_id`). The connector is killed at random points and resumed from its last
 emitted states, as in test_kill_resume.py, and we check:
 
@@ -35,8 +35,8 @@ from tests.reliability.support import (
     sync_catalog,
 )
 
-SEEDS = range(8)
-DOCS = 12
+SEEDS = range(12)
+DOCS = 30
 STREAMS = ("docs", "notes")
 SETTINGS = [{"name": "notes", "parent_stream": "docs", "parent_key": ["doc_id"], "order_by": "id"}]
 
@@ -52,7 +52,7 @@ def _parent(pk: int) -> int:
 
 
 def _plan(rng: random.Random) -> Plan:
-    plan = make_plan(rng, {"docs": DOCS, "notes": 80}, state_every=rng.randint(4, 12), update_rate=0.15)
+    plan = make_plan(rng, {"docs": DOCS, "notes": 150}, state_every=rng.randint(4, 12), update_rate=0.15)
     for message, meaning in zip(plan.messages, plan.meaning, strict=True):
         if meaning[0] == "record" and meaning[1] == "notes":
             message["record"]["data"]["doc_id"] = _parent(meaning[2])
@@ -151,7 +151,12 @@ def test_kill_composed_syncs_at_random_points_and_resume(
         last_record = max(i for i, m in enumerate(replay) if m["type"] == "RECORD")
         cut = rng.randint(min(len(replay) // 4, last_record), last_record)
         live.feed(replay[:cut], close=False)
-        time.sleep(rng.uniform(0.0, 2.5))  # before, during or after the 1 s a document gathers changes
+        states_sent = sum(1 for m in replay[:cut] if m["type"] == "STATE")
+        if rng.random() < 0.4 or states_sent == 0:
+            time.sleep(rng.uniform(0.0, 1.2))  # while documents gather changes, or as the first are written
+        else:  # after some checkpoints, a few milliseconds into the next writes
+            assert live.wait_for_states(rng.randint(1, states_sent), timeout=30)
+            time.sleep(rng.uniform(0.0, 0.05))
         live.kill()
         result = live.finish(timeout=20)
         assert not live.errors, live.errors[0]
@@ -189,3 +194,48 @@ def test_kill_composed_syncs_at_random_points_and_resume(
     assert sorted(d["document_id"] for d in ds["documents"]) == sorted(
         ids.document_id(StreamKey(None, "docs"), [pk], {}) for pk in range(DOCS)
     )
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("name", "flags", "injected"),
+    [
+        ("5xx_20pct", {"fault_5xx_rate": 0.2, "seed": 21}, {"500", "502", "503"}),
+        ("connection_resets", {"fault_reset_rate": 0.15, "seed": 12}, {"reset"}),
+    ],
+)
+def test_composed_syncs_under_random_faults_lose_nothing(
+    tmp_path: Path, name: str, flags: dict[str, Any], injected: set[str]
+) -> None:
+    """The fault matrix's random faults, on composed streams: every STATE checked when read, then the store."""
+    plan = _plan(random.Random(name))
+    started = time.monotonic()
+    with EmulatorProcess(rate_limit=0, **flags) as emu:
+        settings = {"stream_formats": {}, "streams": SETTINGS}
+        config = write_json(tmp_path, "config.json", connector_config(emu.config, **settings))
+        catalog = write_json(tmp_path, "catalog.json", sync_catalog(STREAMS))
+        live = LiveSync(config, catalog, on_state=Checker(plan, emu))
+        live.send(plan.messages)
+        result = live.finish(timeout=90)
+        assert not live.errors, live.errors[0]
+        assert result.returncode == 0 and not result.traces, result.traces
+        assert len(result.states) == sum(1 for m in plan.meaning if m[0] == "state")
+        faults = sum(n for status, n in emu.counters()["totals"]["by_status"].items() if status in injected)
+        found = _audit(
+            data_source(emu.dump(), emu.config["data_source_id"]),
+            _required(plan, dict.fromkeys(STREAMS, len(plan.messages))),
+        )
+    record_result(
+        {
+            "suite": "fault_matrix_composed",
+            "case": name,
+            "injected": faults,
+            "records": plan.record_count(),
+            "lost": len(found.lost),
+            "stale": len(found.stale),
+            "duplicates": found.duplicates,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+    )
+    assert faults > 0
+    assert found.ok, found.describe()
