@@ -48,7 +48,7 @@ def _check_listing(data_sources: list[dict[str, Any]], config: DustConfig) -> st
             "in that space."
         )
     uses_documents = config.data_format == "documents" or any(
-        s.data_format == "documents" or s.parent_stream for s in config.streams.values()
+        s.data_format == "documents" or s.composed for s in config.streams.values()
     )
     if match.get("connectorProvider") and uses_documents:
         return (

@@ -26,6 +26,7 @@ the sections of its children this sync did not send, rewriting only the document
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
@@ -114,7 +115,7 @@ class Composition:
         if parent_key.namespace:
             tags.append(f"{NAMESPACE_TAG}{clean_tag(parent_key.namespace)}")
         self.system_tags = tags + [f"{STREAM_TAG}{clean_tag(c.name)}" for c in children]
-        self.child_label = " and ".join(c.name for c in children) + " records"
+        self.child_label = " and ".join(c.name for c in children or [parent_key]) + " records"
         self.stream_line = f"$stream: {single_line(str(parent_key))[:48]}\n"
         self._dirty: dict[str, Pending] = {}  # oldest change first
         self._writing: set[str] = set()
@@ -443,7 +444,7 @@ class ChildSink(ComposedSink):
         self._warned_orphan = False
         self._order_by = tuple(settings.order_by.split(".")) if settings.order_by else stream.cursor_field
 
-    def _parent_id(self, data: Mapping[str, Any]) -> str | None:
+    def _parent_id(self, data: Mapping[str, Any], emitted_at: int | None) -> str | None:
         values = [lookup(data, path) for path in self.settings.parent_key]
         if all(value is None for value in values):
             self.ctx.stats.add(committed=1)
@@ -459,16 +460,14 @@ class ChildSink(ComposedSink):
             return None
         return ids.document_id(self.composition.parent_key, values, data)
 
-    def _placeholder_title(self, data: Mapping[str, Any]) -> str:
+    def _placeholder_title(self, data: Mapping[str, Any], emitted_at: int | None) -> str:
         values = [lookup(data, path) for path in self.settings.parent_key]
-        return f"{self.composition.parent_key.name} " + " ".join(
-            single_line(scalar_text(v)) if v is not None else "null" for v in values
-        )
+        return f"{self.composition.parent_key.name} " + " ".join(map(_value_text, values))
 
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None:
         if self.is_deletion(data):
             child_id = self._deleted_id(data)
-            document_id = self._parent_id(data) if child_id is not None else None
+            document_id = self._parent_id(data, None) if child_id is not None else None
             if child_id is None or document_id is None:
                 return
             key = short_hash(child_id)
@@ -478,14 +477,14 @@ class ChildSink(ComposedSink):
         document = self.renderer.render(data, emitted_at)
         if not self._admit(document.document_id, data):
             return
-        document_id = self._parent_id(data)
+        document_id = self._parent_id(data, emitted_at)
         if document_id is None:
             return
         self._report(document.warnings, document.truncated)
         child = self._child(data, emitted_at, document.document_id, document.body)
         if self.rule is not None:
             self.sent.add(child.key)
-        title = self._placeholder_title(data)
+        title = self._placeholder_title(data, emitted_at)
         self.composition.change(
             document_id, 1, len(child.text) + 128, lambda p: _set_child(p, child.key, child, title)
         )
@@ -518,6 +517,47 @@ class ChildSink(ComposedSink):
         return heading if len(heading) <= MAX_HEADING else heading[: MAX_HEADING - 1] + "…"
 
 
+class GroupSink(ChildSink):
+    """A stream with `group_by` (and `group_period`): records sharing the group's values (and period of their
+    time) are the sections of one document, e.g. a channel's messages of a day. The document has no parent
+    record: its title names the group, and it disappears when its last record is deleted."""
+
+    def _group(self, data: Mapping[str, Any], emitted_at: int | None) -> tuple[list[Any], str | None]:
+        values = [lookup(data, path) for path in self.settings.group_by]
+        period = self.settings.group_period
+        if period is None:
+            return values, None
+        epoch = self.renderer.record_time(data, emitted_at)
+        return values, (period_label(epoch, period) if epoch is not None else "undated")
+
+    def _parent_id(self, data: Mapping[str, Any], emitted_at: int | None) -> str | None:
+        values, period = self._group(data, emitted_at)
+        key = [*values, period] if period is not None else values
+        return ids.document_id(self.composition.parent_key, key, data)
+
+    def _placeholder_title(self, data: Mapping[str, Any], emitted_at: int | None) -> str:
+        values, period = self._group(data, emitted_at)
+        named = ", ".join(
+            f"{path} {_value_text(v)}" for path, v in zip(self.settings.group_by, values, strict=True)
+        )
+        return f"{self.stream.name}: {named}" + (f" ({period})" if period else "")
+
+
+def period_label(epoch: int, period: str) -> str:
+    """`2024-11-18` (day), `2024-W47` (ISO week) or `2024-11` (month) of an epoch-ms time, in UTC."""
+    moment = dt.datetime.fromtimestamp(epoch / 1000, tz=dt.timezone.utc)
+    if period == "day":
+        return moment.strftime("%Y-%m-%d")
+    if period == "week":
+        year, week, _ = moment.isocalendar()
+        return f"{year}-W{week:02d}"
+    return moment.strftime("%Y-%m")
+
+
+def _value_text(value: Any) -> str:
+    return single_line(scalar_text(value)) if value is not None else "null"
+
+
 def _text(value: Any) -> str:
     if value is None or isinstance(value, (Mapping, list, tuple)):
         return ""
@@ -547,8 +587,13 @@ def composed_sinks(
     children: dict[StreamKey, tuple[StreamConfig, StreamSettings]] = {}
     for key, stream in streams.items():
         settings = config.settings(key.namespace, key.name)
-        if settings is not None and settings.parent_stream:
+        if settings is not None and settings.composed:
             children[key] = (stream, settings)
+    sinks: dict[StreamKey, StreamSink] = {}
+    for key, (stream, settings) in list(children.items()):
+        if settings.group_by:  # a group's document is its own stream's: no parent
+            del children[key]
+            sinks[key] = GroupSink(stream, ctx, Composition(ctx, key, None, []), settings)
     by_parent: dict[StreamKey, list[tuple[StreamConfig, StreamSettings]]] = {}
     for stream, settings in children.values():
         parent_key = _parent_key(streams, str(settings.parent_stream))
@@ -556,7 +601,6 @@ def composed_sinks(
         if parent is not None:
             _check_parent(parent, stream, settings)
         by_parent.setdefault(parent_key, []).append((stream, settings))
-    sinks: dict[StreamKey, StreamSink] = {}
     for parent_key, members in by_parent.items():
         parent = streams.get(parent_key)
         composition = Composition(ctx, parent_key, parent, [s.key for s, _ in members])

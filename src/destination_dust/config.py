@@ -71,11 +71,11 @@ class DustConfig:
 
     def format_for(self, namespace: str | None, stream: str) -> str:
         """The data format of one stream: its entry's, else the connection's default. Composed streams and
-        their parents are documents."""
+        their parents (and grouped streams) are documents."""
         entry = self.settings(namespace, stream)
         if entry is not None and entry.data_format is not None:
             return entry.data_format
-        if (entry is not None and entry.parent_stream) or self.is_parent(namespace, stream):
+        if (entry is not None and entry.composed) or self.is_parent(namespace, stream):
             return "documents"
         return self.data_format
 

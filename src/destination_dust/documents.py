@@ -272,6 +272,11 @@ class DocumentRenderer:
 
     # --- timestamp
 
+    def record_time(self, data: Mapping[str, Any], emitted_at: int | None) -> int | None:
+        """The record's time in epoch ms, as its document's timestamp would be (warnings are not reported)."""
+        timestamp = self._timestamp(data, emitted_at, "", [])
+        return timestamp.epoch_ms if timestamp is not None else None
+
     def _timestamp(
         self, data: Mapping[str, Any], emitted_at: Any, document_id: str, warnings: list[str]
     ) -> _Timestamp | None:

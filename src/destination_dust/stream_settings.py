@@ -21,7 +21,9 @@ FORMATS = ("documents", "tables")
 RENDERING_FIELDS = ("title_field", "url_field", "timestamp_field")
 RENDERING_LISTS = ("text_fields", "tag_fields")
 COMPOSITION = ("parent_stream", "parent_key", "order_by", "section_title")
-KNOWN = ("name", "data_format", *RENDERING_LISTS, *RENDERING_FIELDS, *COMPOSITION)
+GROUPING = ("group_by", "group_period")
+GROUP_PERIODS = ("day", "week", "month")
+KNOWN = ("name", "data_format", *RENDERING_LISTS, *RENDERING_FIELDS, *COMPOSITION, *GROUPING)
 MAX_TAG_FIELDS = 16
 
 
@@ -40,6 +42,13 @@ class StreamSettings:
     parent_key: tuple[str, ...] = ()
     order_by: str | None = None
     section_title: str | None = None
+    group_by: tuple[str, ...] = ()
+    group_period: str | None = None
+
+    @property
+    def composed(self) -> bool:
+        """Its records are sections of other documents (a parent's, or a group's), not documents."""
+        return bool(self.parent_stream or self.group_by)
 
     def overrides(self) -> dict[str, Any]:
         """The DustConfig fields this entry sets (for dataclasses.replace)."""
@@ -106,14 +115,34 @@ def parse_entry(entry: Any, index: int) -> StreamSettings:
         parent_key=_paths(entry, "parent_key", label) or (),
         order_by=_path(entry, "order_by", label),
         section_title=_path(entry, "section_title", label),
+        group_by=_paths(entry, "group_by", label) or (),
+        group_period=_path(entry, "group_period", label),
     )
+    _check_grouping(settings, label)
     _check_composition(settings, label)
     return settings
 
 
+def _check_grouping(settings: StreamSettings, label: str) -> None:
+    if settings.group_period is not None and settings.group_period not in GROUP_PERIODS:
+        raise _fail(
+            label, f"group_period {settings.group_period!r} is not supported", "Use day, week or month"
+        )
+    if settings.group_period is not None and not settings.group_by:
+        raise _fail(
+            label, "group_period without group_by", 'Add "group_by": the fields whose values make a group'
+        )
+    if settings.group_by and settings.parent_stream is not None:
+        raise _fail(label, "both group_by and parent_stream", "A stream is grouped or composed: keep one")
+    if settings.group_by and settings.data_format == "tables":
+        raise _fail(label, "a grouped stream (group_by) cannot be written as a table", "Remove data_format")
+
+
 def _check_composition(settings: StreamSettings, label: str) -> None:
     if settings.parent_stream is None:
-        others = [k for k in COMPOSITION[1:] if getattr(settings, k)]
+        # order_by and section_title also shape a grouped stream's sections; parent_key needs a parent
+        needs_parent = ("parent_key",) if settings.group_by else COMPOSITION[1:]
+        others = [k for k in needs_parent if getattr(settings, k)]
         if others:
             raise _fail(
                 label,

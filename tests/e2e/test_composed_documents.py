@@ -218,3 +218,74 @@ def _text(dust: EmulatorProcess, document_id: str) -> str:
     (document,) = [d for d in dust.documents() if d["document_id"] == document_id]
     text: str = document["text"]
     return text
+
+
+def _message(number: int, channel: str, at: str, text: str = "") -> dict[str, Any]:
+    return {
+        "id": number,
+        "channel": channel,
+        "user": helpdesk.NAMES[number % 6],
+        "text": text or f"message {number}",
+        "ts": at,
+    }
+
+
+def test_time_buckets_make_one_document_per_channel_and_day(dust: EmulatorProcess, tmp_path: Path) -> None:
+    settings = [
+        {
+            "name": "messages",
+            "group_by": ["channel"],
+            "group_period": "day",
+            "section_title": "{user} at {ts}",
+        }
+    ]
+    catalog = {
+        "streams": [
+            {
+                "stream": {
+                    "name": "messages",
+                    "json_schema": {"type": "object"},
+                    "supported_sync_modes": ["incremental"],
+                },
+                "sync_mode": "incremental",
+                "destination_sync_mode": "append_dedup",
+                "primary_key": [["id"]],
+                "cursor_field": ["ts"],
+            }
+        ]
+    }
+    messages = [
+        _message(1, "general", "2024-11-18T09:00:00Z"),
+        _message(2, "support", "2024-11-18T09:05:00Z"),
+        _message(3, "general", "2024-11-18T17:30:00Z"),
+        _message(4, "general", "2024-11-19T08:00:00Z"),
+    ]
+    records = [
+        {"type": "RECORD", "record": {"stream": "messages", "data": m, "emitted_at": 1}} for m in messages
+    ]
+    _sync(dust, tmp_path, _with_states(records), catalog=catalog, streams=settings)
+    stored = {d["title"]: d for d in dust.documents()}
+    assert sorted(stored) == [
+        "messages: channel general (2024-11-18)",
+        "messages: channel general (2024-11-19)",
+        "messages: channel support (2024-11-18)",
+    ]
+    day = re.findall(r"^### (.+)$", stored["messages: channel general (2024-11-18)"]["text"], re.MULTILINE)
+    assert day == ["Grace Hopper at 2024-11-18T09:00:00Z", "Katherine Johnson at 2024-11-18T17:30:00Z"]
+    before = {d["document_id"]: d["created"] for d in dust.documents()}
+
+    gone = {**messages[3], "_ab_cdc_deleted_at": "2024-11-20T00:00:00Z"}
+    later = [_message(5, "support", "2024-11-18T12:00:00Z"), gone]
+    records = [
+        {"type": "RECORD", "record": {"stream": "messages", "data": m, "emitted_at": 2}} for m in later
+    ]
+    _sync(dust, tmp_path, _with_states(records), catalog=catalog, streams=settings)
+    after = {d["title"]: d for d in dust.documents()}
+    assert sorted(after) == [
+        "messages: channel general (2024-11-18)",
+        "messages: channel support (2024-11-18)",
+    ]
+    support = re.findall(r"^### (.+)$", after["messages: channel support (2024-11-18)"]["text"], re.MULTILINE)
+    assert support == ["Alan Turing at 2024-11-18T09:05:00Z", "Barbara Liskov at 2024-11-18T12:00:00Z"]
+    general = after["messages: channel general (2024-11-18)"]
+    assert general["created"] == before[general["document_id"]]  # untouched

@@ -143,3 +143,25 @@ def test_a_malformed_entry_names_itself_and_the_fix(streams: dict[str, Any], nam
 def test_entries_that_match_no_catalog_stream_are_listed() -> None:
     config = parse_config({**BASE, "streams": [{"name": "users"}, {"name": "tickts"}, {"name": "crm.deals"}]})
     assert not_in_catalog(config.streams, [(None, "users"), ("crm", "deals")]) == ["tickts"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "fix"),
+    [
+        ({"name": "m", "group_by": ["channel"], "group_period": "hour"}, "day, week or month"),
+        ({"name": "m", "group_period": "day"}, '"group_by"'),
+        ({"name": "m", "group_by": ["c"], "parent_stream": "t", "parent_key": ["t"]}, "keep one"),
+        ({"name": "m", "group_by": ["c"], "parent_key": ["t"]}, '"parent_stream"'),
+    ],
+)
+def test_a_malformed_group_names_the_entry(entry: dict[str, Any], fix: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**BASE, "streams": [entry]})
+    assert "'m'" in info.value.message and fix in info.value.message, info.value.message
+
+
+def test_a_grouped_stream_is_documents_and_may_order_its_sections() -> None:
+    config = parse_config(
+        {**BASE, "data_format": "tables", "streams": [{"name": "m", "group_by": ["c"], "order_by": "ts"}]}
+    )
+    assert config.format_for(None, "m") == "documents"
