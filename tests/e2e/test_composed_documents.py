@@ -289,3 +289,28 @@ def test_time_buckets_make_one_document_per_channel_and_day(dust: EmulatorProces
     assert support == ["Alan Turing at 2024-11-18T09:05:00Z", "Barbara Liskov at 2024-11-18T12:00:00Z"]
     general = after["messages: channel general (2024-11-18)"]
     assert general["created"] == before[general["document_id"]]  # untouched
+
+
+def test_a_parent_key_that_does_not_match_the_parent_stream_fails_before_anything_is_sent(
+    dust: EmulatorProcess, tmp_path: Path
+) -> None:
+    settings = [
+        {"name": "ticket_comments", "parent_stream": "tickets", "parent_key": ["ticket_id", "org_id"]}
+    ]
+    config = {**dust.config, "document_upserts_per_minute": 0, "streams": settings}
+    result = run_cli(
+        [
+            "write",
+            "--config",
+            write_json(tmp_path, "config.json", config),
+            "--catalog",
+            write_json(tmp_path, "catalog.json", helpdesk.configured_catalog()),
+        ],
+        jsonl([helpdesk.record("ticket_comments", helpdesk.comment(1, 1, 1))]),
+    )
+    assert result.returncode == 1
+    (trace,) = result.traces
+    error = trace["trace"]["error"]
+    assert error["failure_type"] == "config_error"
+    assert "'ticket_comments'" in error["message"] and "parent_key has 2 paths" in error["message"]
+    assert dust.documents() == []
