@@ -27,11 +27,14 @@ from tests.reliability.support import (
     Audit,
     LiveSync,
     Plan,
+    StateChecker,
     connector_config,
     data_source,
+    judge,
     make_plan,
+    preflight_count,
     record_result,
-    state_seq,
+    replay_after,
     sync_catalog,
 )
 
@@ -59,14 +62,6 @@ def _plan(rng: random.Random) -> Plan:
     return plan
 
 
-def _required(plan: Plan, limits: dict[str, int]) -> dict[tuple[str, int], int]:
-    need: dict[tuple[str, int], int] = {}
-    for position, meaning in enumerate(plan.meaning):
-        if meaning[0] == "record" and position < limits.get(meaning[1], 0):
-            need[(meaning[1], meaning[2])] = meaning[3]
-    return need
-
-
 def _audit(ds: dict[str, Any], need: dict[tuple[str, int], int]) -> Audit:
     """Every doc token in its own document (one per document), every note token in its doc's document, once."""
     result = Audit()
@@ -81,50 +76,12 @@ def _audit(ds: dict[str, Any], need: dict[tuple[str, int], int]) -> Audit:
                 result.duplicates += 1  # a record in a document it does not belong to
             copies[(stream, pk)] = copies.get((stream, pk), 0) + 1
             result.held[(stream, pk)] = max(version, result.held.get((stream, pk), -1))
-    result.duplicates += sum(n - 1 for n in copies.values() if n > 1)
-    for key, version in sorted(need.items()):
-        held = result.held.get(key)
-        if held is None:
-            result.lost.append(key)
-        elif held < version:
-            result.stale.append(key)
-    return result
+    return judge(result, copies, need)
 
 
-class Checker:
+def _checker(plan: Plan, emu: EmulatorProcess) -> StateChecker:
     """on_state: when a STATE is read, Dust already holds every record it covers, in its document."""
-
-    def __init__(self, plan: Plan, emu: EmulatorProcess) -> None:
-        self.plan, self.emu = plan, emu
-        self.vouched: dict[str, int] = {}
-
-    def __call__(self, message: dict[str, Any]) -> None:
-        position = self.plan.state_position(state_seq(message))
-        stream = self.plan.meaning[position][1]
-        covered = dict.fromkeys(STREAMS, position) if stream is None else {stream: position}
-        for name, at in covered.items():
-            self.vouched[name] = max(self.vouched.get(name, -1), at)
-        found = _audit(
-            data_source(self.emu.dump(), self.emu.config["data_source_id"]), _required(self.plan, covered)
-        )
-        assert not found.lost and not found.stale, (
-            f"STATE {state_seq(message)} came early: {found.describe()}"
-        )
-
-
-def _replay(plan: Plan, vouched: dict[str, int]) -> list[dict[str, Any]]:
-    out = []
-    for position, (message, meaning) in enumerate(zip(plan.messages, plan.meaning, strict=True)):
-        if meaning[0] == "record":
-            if position > vouched.get(meaning[1], -1):
-                out.append(message)
-        elif position > min(vouched.get(s, -1) for s in STREAMS):
-            out.append(message)
-    return out
-
-
-def _preflights(emu: EmulatorProcess) -> int:
-    return sum(emu.counters()["routes"].get("GET data_sources", {}).values())
+    return StateChecker(plan, emu.dump, emu.config["data_source_id"], auditor=_audit)
 
 
 @pytest.mark.timeout(90)
@@ -143,11 +100,11 @@ def test_kill_composed_syncs_at_random_points_and_resume(
     states_before_kills = 0
     started = time.monotonic()
     for _ in range(rng.choice([1, 2])):
-        checker = Checker(plan, emu)
-        preflights = _preflights(emu)
+        checker = _checker(plan, emu)
+        preflights = preflight_count(emu)
         live = LiveSync(config, catalog, on_state=checker)
-        replay = _replay(plan, vouched)
-        assert wait_until(lambda n=preflights: _preflights(emu) > n, timeout_s=10)
+        replay = replay_after(plan, vouched, STREAMS)
+        assert wait_until(lambda n=preflights: preflight_count(emu) > n, timeout_s=10)
         last_record = max(i for i, m in enumerate(replay) if m["type"] == "RECORD")
         cut = rng.randint(min(len(replay) // 4, last_record), last_record)
         live.feed(replay[:cut], close=False)
@@ -166,16 +123,16 @@ def test_kill_composed_syncs_at_random_points_and_resume(
         for stream, position in checker.vouched.items():
             vouched[stream] = max(vouched.get(stream, -1), position)
 
-    checker = Checker(plan, emu)
+    checker = _checker(plan, emu)
     live = LiveSync(config, catalog, on_state=checker)
-    replayed = _replay(plan, vouched)
+    replayed = replay_after(plan, vouched, STREAMS)
     live.send(replayed)
     result = live.finish(timeout=60)
     assert not live.errors, live.errors[0]
     assert result.returncode == 0 and result.stderr == b"", result.traces
     assert len(result.states) == sum(1 for m in replayed if m["type"] == "STATE")
     ds = data_source(emu.dump(), emu.config["data_source_id"])
-    found = _audit(ds, _required(plan, dict.fromkeys(STREAMS, len(plan.messages))))
+    found = _audit(ds, plan.required(dict.fromkeys(STREAMS, len(plan.messages))))
     record_result(
         {
             "suite": "kill_resume_composed",
@@ -214,7 +171,7 @@ def test_composed_syncs_under_random_faults_lose_nothing(
         settings = {"stream_formats": {}, "streams": SETTINGS}
         config = write_json(tmp_path, "config.json", connector_config(emu.config, **settings))
         catalog = write_json(tmp_path, "catalog.json", sync_catalog(STREAMS))
-        live = LiveSync(config, catalog, on_state=Checker(plan, emu))
+        live = LiveSync(config, catalog, on_state=_checker(plan, emu))
         live.send(plan.messages)
         result = live.finish(timeout=90)
         assert not live.errors, live.errors[0]
@@ -223,7 +180,7 @@ def test_composed_syncs_under_random_faults_lose_nothing(
         faults = sum(n for status, n in emu.counters()["totals"]["by_status"].items() if status in injected)
         found = _audit(
             data_source(emu.dump(), emu.config["data_source_id"]),
-            _required(plan, dict.fromkeys(STREAMS, len(plan.messages))),
+            plan.required(dict.fromkeys(STREAMS, len(plan.messages))),
         )
     record_result(
         {
