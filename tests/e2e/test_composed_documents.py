@@ -35,6 +35,18 @@ def _sync(
     catalog: dict[str, Any] | None = None,
     **settings: Any,
 ) -> CliResult:
+    result = _write(dust, tmp_path, messages, catalog, **settings)
+    assert result.returncode == 0 and not result.traces, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def _write(
+    dust: EmulatorProcess,
+    tmp_path: Path,
+    messages: list[dict[str, Any]],
+    catalog: dict[str, Any] | None = None,
+    **settings: Any,
+) -> CliResult:
     config = {
         **dust.config,
         "document_upserts_per_minute": 0,
@@ -51,7 +63,6 @@ def _sync(
         ],
         jsonl(messages),
     )
-    assert result.returncode == 0 and not result.traces, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
@@ -260,9 +271,7 @@ def test_time_buckets_make_one_document_per_channel_and_day(dust: EmulatorProces
         _message(3, "general", "2024-11-18T17:30:00Z"),
         _message(4, "general", "2024-11-19T08:00:00Z"),
     ]
-    records = [
-        {"type": "RECORD", "record": {"stream": "messages", "data": m, "emitted_at": 1}} for m in messages
-    ]
+    records = [helpdesk.record("messages", m) for m in messages]
     _sync(dust, tmp_path, _with_states(records), catalog=catalog, streams=settings)
     stored = {d["title"]: d for d in dust.documents()}
     assert sorted(stored) == [
@@ -276,9 +285,7 @@ def test_time_buckets_make_one_document_per_channel_and_day(dust: EmulatorProces
 
     gone = {**messages[3], "_ab_cdc_deleted_at": "2024-11-20T00:00:00Z"}
     later = [_message(5, "support", "2024-11-18T12:00:00Z"), gone]
-    records = [
-        {"type": "RECORD", "record": {"stream": "messages", "data": m, "emitted_at": 2}} for m in later
-    ]
+    records = [helpdesk.record("messages", m) for m in later]
     _sync(dust, tmp_path, _with_states(records), catalog=catalog, streams=settings)
     after = {d["title"]: d for d in dust.documents()}
     assert sorted(after) == [
@@ -297,16 +304,8 @@ def test_a_parent_key_that_does_not_match_the_parent_stream_fails_before_anythin
     settings = [
         {"name": "ticket_comments", "parent_stream": "tickets", "parent_key": ["ticket_id", "org_id"]}
     ]
-    config = {**dust.config, "document_upserts_per_minute": 0, "streams": settings}
-    result = run_cli(
-        [
-            "write",
-            "--config",
-            write_json(tmp_path, "config.json", config),
-            "--catalog",
-            write_json(tmp_path, "catalog.json", helpdesk.configured_catalog()),
-        ],
-        jsonl([helpdesk.record("ticket_comments", helpdesk.comment(1, 1, 1))]),
+    result = _write(
+        dust, tmp_path, [helpdesk.record("ticket_comments", helpdesk.comment(1, 1, 1))], streams=settings
     )
     assert result.returncode == 1
     (trace,) = result.traces
