@@ -13,8 +13,8 @@ once when the source reads faster than the limit lets us write, whatever order i
 it is not rate-bound (a slow source), a parent that keeps changing is written about once per
 MAX_WAIT_SECONDS, which also bounds how late a checkpoint can be, beyond the rate limit's own queue.
 
-The state gate. A STATE does not flush anything: it waits (StateGate) for a promise per dirty document, which
-the write that takes the document's changes resolves after its upsert. A STATE is therefore echoed once every
+The state gate. A STATE does not flush anything: it waits (StateGate) for one future (Barriers), done once
+every change made before it has been upserted by the write that took it. A STATE is therefore echoed once every
 document holding a record before it has been written with that record: late when rate-bound, never early.
 
 Memory: pending changes are bounded by MAX_HELD_BYTES; past it the reader waits for the lanes.
@@ -27,10 +27,12 @@ the sections of its children this sync did not send, rewriting only the document
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -90,7 +92,7 @@ _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 class Pending:
     """The changes to one document since it was last taken by a write."""
 
-    promise: Future[None]
+    number: int  # Barriers' number of these changes
     since: float = field(default_factory=time.monotonic)  # when the first of these changes came
     last: float = field(default_factory=time.monotonic)  # when the latest came
     reset: bool = False  # the parent was deleted: start from nothing, not from what Dust holds
@@ -99,6 +101,62 @@ class Pending:
     placeholder_title: str | None = None
     records: int = 0
     size: int = 0
+
+
+class Barriers:
+    """Numbered changes, and the futures STATEs wait for: a barrier is done once every change numbered up to
+    its mark is closed (written). One future per STATE, however many documents it waits for; numbers are
+    closed in about the order they were opened, so the lowest open one is kept in a heap."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._open: set[int] = set()
+        self._lowest: list[int] = []  # a heap of numbers, some already closed (dropped lazily)
+        self._waiting: deque[tuple[int, Future[None]]] = deque()  # by mark, ascending
+        self._failure: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> int:
+        with self._lock:
+            number = self._next
+            self._next += 1
+            self._open.add(number)
+            heapq.heappush(self._lowest, number)
+            return number
+
+    def barrier(self) -> Future[None] | None:
+        """A future done once every change opened so far is closed; None when none is open."""
+        with self._lock:
+            future: Future[None] = Future()
+            if self._failure is not None:
+                future.set_exception(self._failure)  # never checkpoint past a failed write
+                return future
+            if not self._open:
+                return None
+            mark = self._next - 1
+            if self._waiting and self._waiting[-1][0] == mark:
+                return self._waiting[-1][1]
+            self._waiting.append((mark, future))
+            return future
+
+    def close(self, number: int) -> None:
+        done: list[Future[None]] = []
+        with self._lock:
+            self._open.discard(number)
+            while self._lowest and self._lowest[0] not in self._open:
+                heapq.heappop(self._lowest)
+            lowest = self._lowest[0] if self._lowest else self._next
+            while self._waiting and self._waiting[0][0] < lowest:
+                done.append(self._waiting.popleft()[1])
+        for future in done:
+            future.set_result(None)
+
+    def fail(self, error: BaseException) -> None:
+        with self._lock:
+            self._failure = error
+            waiting, self._waiting = self._waiting, deque()
+        for _, future in waiting:
+            future.set_exception(error)
 
 
 class Composition:
@@ -119,7 +177,7 @@ class Composition:
         self.stream_line = f"$stream: {single_line(str(parent_key))[:48]}\n"
         self._dirty: dict[str, Pending] = {}  # oldest change first
         self._writing: set[str] = set()
-        self._unresolved: set[Future[Any]] = set()
+        self.barriers = Barriers()
         self._cond = threading.Condition()
         self._lanes = 0
         self._max_lanes = max(1, ctx.config.max_concurrent_requests // 2)
@@ -142,8 +200,7 @@ class Composition:
                 self._cond.wait(1.0)
             pending = self._dirty.get(document_id)
             if pending is None:
-                pending = self._dirty[document_id] = Pending(Future())
-                self._unresolved.add(pending.promise)
+                pending = self._dirty[document_id] = Pending(self.barriers.open())
             apply(pending)
             pending.last = time.monotonic()
             pending.records += records
@@ -158,8 +215,8 @@ class Composition:
             self.documents.add(document_id)
 
     def outstanding(self) -> list[Future[Any]]:
-        with self._cond:
-            return list(self._unresolved)
+        barrier = self.barriers.barrier()
+        return [barrier] if barrier is not None else []
 
     # --- the lanes
 
@@ -185,19 +242,17 @@ class Composition:
             try:
                 self._write(document_id, pending)
             except BaseException as exc:
-                pending.promise.set_exception(exc)
+                self.barriers.fail(exc)
                 with self._cond:
                     self._lanes -= 1
                 raise
             finally:
                 with self._cond:
                     self._writing.discard(document_id)
-            pending.promise.set_result(None)
-            with self._cond:
-                self._unresolved.discard(pending.promise)
             self.ctx.stats.add(committed=pending.records)
+            self.barriers.close(pending.number)
             if self.ctx.pipeline.on_done is not None:
-                self.ctx.pipeline.on_done()  # the state gate: a promise it waits for may be kept now
+                self.ctx.pipeline.on_done()  # the state gate: a barrier it waits for may be done now
 
     def _next_ready(self) -> str | None:
         """The oldest ready dirty document no lane is writing (see the module docstring), waiting until one

@@ -17,6 +17,7 @@ from destination_dust.compose import (
     section_text,
     short_hash,
 )
+from destination_dust.compose_sink import Barriers
 
 LIMIT = 100_000
 SYSTEM = ["airbyte:stream:tickets", "airbyte:stream:ticket_comments"]
@@ -145,3 +146,25 @@ def test_order_tokens_sort_numbers_text_times_then_arrival() -> None:
         order_token(None, None, 1),
     ]
     assert sorted(tokens) == [tokens[i] for i in (2, 3, 5, 4, 1, 0, 7, 6)]
+
+
+def test_a_barrier_is_done_once_every_change_before_it_is_written_in_any_order() -> None:
+    barriers = Barriers()
+    first, second = barriers.open(), barriers.open()
+    early = barriers.barrier()
+    assert early is not None and barriers.barrier() is early  # one future per mark, however many STATEs
+    third = barriers.open()
+    late = barriers.barrier()
+    assert late is not None and late is not early
+    barriers.close(second)
+    assert not early.done()  # `first` is still being written
+    barriers.close(first)
+    assert early.done() and not late.done()
+    barriers.close(third)
+    assert late.done() and barriers.barrier() is None  # nothing left open: a STATE waits for nothing
+    barriers.open()
+    waiting = barriers.barrier()
+    barriers.fail(RuntimeError("upsert failed"))
+    assert waiting is not None and isinstance(waiting.exception(), RuntimeError)
+    after = barriers.barrier()
+    assert after is not None and isinstance(after.exception(), RuntimeError)  # never a checkpoint past it
