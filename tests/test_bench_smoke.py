@@ -15,16 +15,18 @@ from bench.__main__ import HEADER, run, table
 def test_quick_bench_produces_the_table() -> None:
     rows = run(quick=True)
     names = [r.scenario for r in rows]
-    assert [n.split(".")[0] for n in names] == ["1", "2", "3", "4a", "4b"]
+    assert [n.split(".")[0] for n in names] == ["1", "2", "3", "4a", "4b", "6", "6"]
     text = table(rows)
     assert text.splitlines()[0] == HEADER
     assert len(text.splitlines()) == 2 + len(rows)
     compared = [row for row in rows if row.baseline_value > 0]  # 4a compares with `cat`, a bound
-    assert len(compared) == 4
+    assert len(compared) == 5
     assert all(row.ours_value > 0 for row in compared)
     landed = re.search(r"\((\d+)/(\d+) landed\)", rows[0].ours)
     assert landed is not None and landed.group(1) == landed.group(2)  # every record of the rate-limited run
     assert rows[0].n429 == 0
+    composed = rows[5]  # every ticket and comment landed, composed, each ticket written about once
+    assert "30 documents, 300 sections" in composed.ours and composed.n429 == 0
 
 
 def test_reader_cost_measures_the_writer_against_the_bare_parse() -> None:
