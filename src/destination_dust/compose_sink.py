@@ -27,18 +27,17 @@ the sections of its children this sync did not send, rewriting only the document
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import logging
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from destination_dust import ids
+from destination_dust.barriers import Barriers
 from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.compose import (
     TIME_LINES,
@@ -101,62 +100,6 @@ class Pending:
     placeholder_title: str | None = None
     records: int = 0
     size: int = 0
-
-
-class Barriers:
-    """Numbered changes, and the futures STATEs wait for: a barrier is done once every change numbered up to
-    its mark is closed (written). One future per STATE, however many documents it waits for; numbers are
-    closed in about the order they were opened, so the lowest open one is kept in a heap."""
-
-    def __init__(self) -> None:
-        self._next = 0
-        self._open: set[int] = set()
-        self._lowest: list[int] = []  # a heap of numbers, some already closed (dropped lazily)
-        self._waiting: deque[tuple[int, Future[None]]] = deque()  # by mark, ascending
-        self._failure: BaseException | None = None
-        self._lock = threading.Lock()
-
-    def open(self) -> int:
-        with self._lock:
-            number = self._next
-            self._next += 1
-            self._open.add(number)
-            heapq.heappush(self._lowest, number)
-            return number
-
-    def barrier(self) -> Future[None] | None:
-        """A future done once every change opened so far is closed; None when none is open."""
-        with self._lock:
-            future: Future[None] = Future()
-            if self._failure is not None:
-                future.set_exception(self._failure)  # never checkpoint past a failed write
-                return future
-            if not self._open:
-                return None
-            mark = self._next - 1
-            if self._waiting and self._waiting[-1][0] == mark:
-                return self._waiting[-1][1]
-            self._waiting.append((mark, future))
-            return future
-
-    def close(self, number: int) -> None:
-        done: list[Future[None]] = []
-        with self._lock:
-            self._open.discard(number)
-            while self._lowest and self._lowest[0] not in self._open:
-                heapq.heappop(self._lowest)
-            lowest = self._lowest[0] if self._lowest else self._next
-            while self._waiting and self._waiting[0][0] < lowest:
-                done.append(self._waiting.popleft()[1])
-        for future in done:
-            future.set_result(None)
-
-    def fail(self, error: BaseException) -> None:
-        with self._lock:
-            self._failure = error
-            waiting, self._waiting = self._waiting, deque()
-        for _, future in waiting:
-            future.set_exception(error)
 
 
 class Composition:
@@ -312,7 +255,7 @@ class Composition:
         if document.placeholder and not document.children:
             if stored is not None:
                 self.ctx.client.delete_document(document.document_id)
-                self.deleted += 1
+                self._count("deleted")
             return
         built = build_body(
             document,
@@ -331,11 +274,15 @@ class Composition:
                 self.child_label,
             )
         if stored is not None and self._unchanged(built.body["tags"], stored):
-            self.unchanged += 1
+            self._count("unchanged")
             self.ctx.stats.add(skipped_unchanged=1)
             return
         self.ctx.client.upsert_document(document.document_id, built.body)
-        self.upserts += 1
+        self._count("upserts")
+
+    def _count(self, name: str) -> None:
+        with self._cond:  # lanes count concurrently
+            setattr(self, name, getattr(self, name) + 1)
 
     def _marker_tags(self, fingerprint: str) -> list[str]:
         tags = [] if self.generation is None else [generation_tag(self.generation)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from destination_dust.barriers import Barriers
 from destination_dust.compose import (
     Child,
     ComposedDocument,
@@ -17,7 +18,6 @@ from destination_dust.compose import (
     section_text,
     short_hash,
 )
-from destination_dust.compose_sink import Barriers
 
 LIMIT = 100_000
 SYSTEM = ["airbyte:stream:tickets", "airbyte:stream:ticket_comments"]
