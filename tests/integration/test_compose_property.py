@@ -1,6 +1,6 @@
 """A property of composed documents, against the emulator over real HTTP: child records split over any number of
 syncs, in any order, with edits and CDC deletes (and the parent sent in any sync, or never), end in the same
-documents as composing the final set of records in one sync."""
+documents as composing the final set of records in one sync. And the bound on pending changes holds."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bench import helpdesk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from destination_dust import compose_sink
 from destination_dust.catalog import parse_catalog
 from destination_dust.config import parse_config
 from destination_dust.protocol import Output
@@ -40,6 +41,10 @@ def _sync(emu: EmulatorThread, records: list[dict[str, Any]]) -> None:
     stdout = io.BytesIO()
     Writer(config, streams, Output(stdout)).run(io.BytesIO(b"\n".join(lines) + b"\n"))
     assert b'"end":true' in stdout.getvalue()  # the sync completed and checkpointed
+
+
+def _posts(emu: EmulatorThread) -> int:
+    return int(emu.counters()["routes"].get("POST documents", {}).get("200", 0))
 
 
 def _documents(emu: EmulatorThread) -> dict[str, dict[str, Any]]:
@@ -92,3 +97,21 @@ def test_any_split_over_syncs_ends_like_one_sync_of_the_final_records(
         one.append({"stream": "tickets", "data": ticket})
     _sync(emu, one)
     assert split == _documents(emu)
+
+
+def test_a_reader_over_the_pending_memory_bound_waits_for_the_writers_and_loses_nothing(
+    emu: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for a few comments only, the reader waits for the lanes (which then write at once, without
+    waiting for documents to settle); every comment lands in its ticket, every state is echoed."""
+    monkeypatch.setattr(compose_sink, "MAX_HELD_BYTES", 2_000)
+    emu.reset()
+    tickets, per_ticket = 12, 8
+    records = [{"stream": "tickets", "data": helpdesk.ticket(n)} for n in range(1, tickets + 1)]
+    records += [{"stream": "ticket_comments", "data": c} for c in helpdesk.comments(tickets, per_ticket)]
+    posts = _posts(emu)
+    _sync(emu, records)
+    assert _posts(emu) - posts > tickets  # the bound made lanes write tickets before all their comments came
+    documents = emu.documents()
+    assert len(documents) == tickets
+    assert sum(d["text"].count("<!--airbyte:child ") for d in documents) == tickets * per_ticket

@@ -18,6 +18,7 @@ from destination_dust.compose import (
     section_text,
     short_hash,
 )
+from destination_dust.compose_sink import period_label
 
 LIMIT = 100_000
 SYSTEM = ["airbyte:stream:tickets", "airbyte:stream:ticket_comments"]
@@ -168,3 +169,12 @@ def test_a_barrier_is_done_once_every_change_before_it_is_written_in_any_order()
     assert waiting is not None and isinstance(waiting.exception(), RuntimeError)
     after = barriers.barrier()
     assert after is not None and isinstance(after.exception(), RuntimeError)  # never a checkpoint past it
+
+
+def test_period_labels_are_utc_days_iso_weeks_and_months() -> None:
+    christmas_eve = 1_735_084_799_000  # 2024-12-24T23:59:59Z, a Tuesday of ISO week 52
+    assert period_label(christmas_eve, "day") == "2024-12-24"
+    assert period_label(christmas_eve, "week") == "2024-W52"
+    assert period_label(christmas_eve, "month") == "2024-12"
+    assert period_label(1_735_689_600_000, "week") == "2025-W01"  # 2025-01-01: ISO week 1 of 2025
+    assert period_label(1_703_980_800_000, "week") == "2023-W52"  # 2023-12-31, a Sunday
