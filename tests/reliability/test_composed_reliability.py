@@ -153,25 +153,31 @@ def test_kill_composed_syncs_at_random_points_and_resume(
     )
 
 
+STORM = {"document_upserts_per_minute": 480, "retry_deadline_seconds": 30}  # 4 per 0.5 s, as Dust's below
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
-    ("name", "flags", "injected"),
+    ("name", "flags", "settings", "injected"),
     [
-        ("5xx_20pct", {"fault_5xx_rate": 0.2, "seed": 21}, {"500", "502", "503"}),
-        ("connection_resets", {"fault_reset_rate": 0.15, "seed": 12}, {"reset"}),
+        ("5xx_20pct", {"fault_5xx_rate": 0.2, "seed": 21}, {}, {"500", "502", "503"}),
+        ("connection_resets", {"fault_reset_rate": 0.15, "seed": 12}, {}, {"reset"}),
+        ("429_storm", {"rate_limit": 4, "rate_window": 0.5, "burst_429": 12}, STORM, {"429"}),
     ],
 )
-def test_composed_syncs_under_random_faults_lose_nothing(
-    tmp_path: Path, name: str, flags: dict[str, Any], injected: set[str]
+def test_composed_syncs_under_faults_lose_nothing(
+    tmp_path: Path, name: str, flags: dict[str, Any], settings: dict[str, Any], injected: set[str]
 ) -> None:
-    """The fault matrix's random faults, on composed streams: every STATE checked when read, then the store."""
+    """The fault matrix's random faults and its 429 storm (12 consecutive 429s on top of a limit of 4 per 0.5 s
+    window), on composed streams: every STATE checked when read, then the store."""
     plan = _plan(random.Random(name))
     started = time.monotonic()
-    with EmulatorProcess(rate_limit=0, **flags) as emu:
-        settings = {"stream_formats": {}, "streams": SETTINGS}
+    env = {"DESTINATION_DUST_RATE_WINDOW_SECONDS": "0.5"} if settings else None
+    with EmulatorProcess(**{"rate_limit": 0, **flags}) as emu:
+        settings = {"stream_formats": {}, "streams": SETTINGS, **settings}
         config = write_json(tmp_path, "config.json", connector_config(emu.config, **settings))
         catalog = write_json(tmp_path, "catalog.json", sync_catalog(STREAMS))
-        live = LiveSync(config, catalog, on_state=_checker(plan, emu))
+        live = LiveSync(config, catalog, on_state=_checker(plan, emu), env=env)
         live.send(plan.messages)
         result = live.finish(timeout=90)
         assert not live.errors, live.errors[0]
