@@ -52,6 +52,7 @@ from destination_dust.compose import (
     placeholder,
     section_text,
     short_hash,
+    stored_text,
     without_children_of,
 )
 from destination_dust.documents import (
@@ -220,8 +221,13 @@ class Composition:
             self._cond.wait(min(QUIET_SECONDS, soonest - now))
 
     def _stored(self, document_id: str) -> Mapping[str, Any] | None:
+        """The stored document, None when absent: looked up in the listing (which answers "absent" without an
+        error), then read alone when the listing left its text out."""
         found = self.ctx.client.get_documents([document_id])
-        return next((d for d in found if d.get("document_id") == document_id), None)
+        stored = next((d for d in found if d.get("document_id") == document_id), None)
+        if stored is not None and stored_text(stored) is None:
+            return self.ctx.client.get_document(document_id)
+        return stored
 
     def _write(self, document_id: str, pending: Pending) -> None:
         stored = self._stored(document_id)
@@ -336,6 +342,8 @@ class Composition:
             for stored in page:
                 if not owns_document(self.parent_key, stored.get("document_id"), stored.get("tags")):
                     continue
+                if stored_text(stored) is None:  # a listing without text: read the document alone
+                    stored = self.ctx.client.get_document(str(stored.get("document_id")))
                 document = parse_stored(stored, is_marker_tag)
                 if document is not None and any(
                     c.source == member.source and k not in member.sent for k, c in document.children.items()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from bench import helpdesk
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from destination_dust import compose_sink
 from destination_dust.catalog import parse_catalog
+from destination_dust.client import DustClient
 from destination_dust.config import parse_config
 from destination_dust.protocol import Output
 from destination_dust.writer import Writer
@@ -31,15 +33,18 @@ def emu() -> Iterator[EmulatorThread]:
         yield emulator
 
 
-def _sync(emu: EmulatorThread, records: list[dict[str, Any]]) -> None:
+def _sync(
+    emu: EmulatorThread, records: list[dict[str, Any]], transport: httpx.BaseTransport | None = None
+) -> None:
     config = parse_config(
         {**emu.config, "document_upserts_per_minute": 0, "streams": helpdesk.STREAM_SETTINGS}
     )
+    client = DustClient(config, httpx.Client(transport=transport)) if transport is not None else None
     streams = parse_catalog(helpdesk.configured_catalog(), config.format_for)
     lines = [orjson.dumps(helpdesk.record(r["stream"], r["data"])) for r in records]
     lines.append(orjson.dumps(helpdesk.state("ticket_comments", {"end": True})))
     stdout = io.BytesIO()
-    Writer(config, streams, Output(stdout)).run(io.BytesIO(b"\n".join(lines) + b"\n"))
+    Writer(config, streams, Output(stdout), client).run(io.BytesIO(b"\n".join(lines) + b"\n"))
     assert b'"end":true' in stdout.getvalue()  # the sync completed and checkpointed
 
 
@@ -115,3 +120,37 @@ def test_a_reader_over_the_pending_memory_bound_waits_for_the_writers_and_loses_
     documents = emu.documents()
     assert len(documents) == tickets
     assert sum(d["text"].count("<!--airbyte:child ") for d in documents) == tickets * per_ticket
+
+
+class _ListingWithoutText(httpx.BaseTransport):
+    """Real HTTP to the emulator, but document listings come back without `text` (Dust pins the text for the
+    one-document GET only): the rebuild must read each document alone."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.single_gets = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        path = request.url.path
+        if request.method == "GET" and "/documents/" in path:
+            self.single_gets += 1
+        if request.method != "GET" or not path.endswith("/documents"):
+            return response
+        body = orjson.loads(response.read())
+        for document in body.get("documents", []):
+            document.pop("text", None)
+        return httpx.Response(response.status_code, json=body)
+
+
+def test_a_listing_without_text_makes_the_rebuild_read_each_document_alone(emu: EmulatorThread) -> None:
+    emu.reset()
+    transport = _ListingWithoutText()
+    first = [{"stream": "tickets", "data": helpdesk.ticket(1)}]
+    first += [{"stream": "ticket_comments", "data": c} for c in helpdesk.comments(1, 3)]
+    _sync(emu, first, transport)
+    _sync(emu, [{"stream": "ticket_comments", "data": helpdesk.comment(99, 1, 99_999)}], transport)
+    (document,) = emu.documents()
+    assert document["text"].count("<!--airbyte:child ") == 4  # the 3 stored comments kept, the new one added
+    assert "description: " in document["text"]
+    assert transport.single_gets >= 1
