@@ -413,7 +413,6 @@ class ParentSink(ComposedSink):
             document_id = self._deleted_id(data)
             if document_id is not None:
                 self.composition.change(document_id, 1, 0, _reset)
-                self._touched(document_id)
             return
         document = self.renderer.render(data, emitted_at)
         if not self._admit(document.document_id, data):
@@ -422,15 +421,10 @@ class ParentSink(ComposedSink):
         part = parent_part(document.body, self._time_of(document.body))
         size = len(part.text) + 256
         self.composition.change(document.document_id, 1, size, lambda p: _set_parent(p, part))
-        self._touched(document.document_id)
-
-    def _touched(self, document_id: str) -> None:
-        if self.rule is not None:
-            self.seen.add(document_id)
 
     def sweep_parents(self) -> None:
         assert self.rule is not None
-        for document_id in self.composition.documents:  # documents children made this sync are kept too
+        for document_id in self.composition.documents:  # every document this sync wrote, children's too
             self.seen.add(document_id)
         self.seen.flush()
         result = sweep_documents(self.ctx.client, self.stream.key, self.rule, self.seen)

@@ -56,9 +56,8 @@ class DustConfig:
     max_concurrent_requests: int = 8
     request_timeout_seconds: float = 120.0
     retry_deadline_seconds: float = 900.0
-    streams: dict[str, StreamSettings] = field(
-        default_factory=dict
-    )  # `streams` and `stream_formats`, by name
+    # the `streams` entries (and the deprecated `stream_formats`), by name
+    streams: dict[str, StreamSettings] = field(default_factory=dict)
 
     @property
     def max_document_chars(self) -> int:
@@ -130,9 +129,8 @@ def parse_config(raw: Any) -> DustConfig:
         raise ConfigError(
             "the config must be a JSON object with api_key, workspace_id, space_id, data_source_id"
         )
-    streams = parse_streams(
-        raw.get("streams"), raw.get("stream_formats")
-    )  # before the schema: names the entry
+    # before the schema, whose messages would say `streams.2` where this names the entry
+    streams = parse_streams(raw.get("streams"), raw.get("stream_formats"))
     validator = jsonschema.Draft7Validator(connection_schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:

@@ -13,7 +13,8 @@ What a record becomes (see render.py for the text itself):
   fingerprint. With `text_fields`, their configured order. Without it, Airbyte's own columns (`_airbyte_*`,
   `_ab_*`, e.g. CDC metadata) are left out.
 - **title**: `title_field`, else the first non-blank of name/title/subject/summary, else `<stream> <key>`
-  followed by up to 3 foreign keys (`*_id` fields) and the record's date; one line, at most 512 UTF-16 units (Dust's limit). No `title:` tag: Dust adds it when missing.
+  followed by up to 3 foreign keys (`*_id` fields) and the record's date; one line, at most 512 UTF-16 units
+  (Dust's limit). No `title:` tag: Dust adds it when missing.
 - **timestamp** (integer ms, what agents' time filters use): `timestamp_field`, else the cursor field, else an
   updated_at-like field, else a created_at-like one, else an event time (occurred_at, timestamp...), else the
   record's `emitted_at`. ISO-8601 (naive = UTC),
@@ -273,8 +274,11 @@ class DocumentRenderer:
     # --- timestamp
 
     def record_time(self, data: Mapping[str, Any], emitted_at: int | None) -> int | None:
-        """The record's time in epoch ms, as its document's timestamp would be (warnings are not reported)."""
+        """The record's time in epoch ms, as its document's timestamp would be. Reports nothing: the warnings
+        (once per stream) stay for `render`."""
+        reported = set(self._reported)
         timestamp = self._timestamp(data, emitted_at, "", [])
+        self._reported = reported
         return timestamp.epoch_ms if timestamp is not None else None
 
     def _timestamp(
