@@ -248,16 +248,17 @@ def build_body(
     if fixed + utf16_len(parent_text) > limit:
         parent_text = _normal(cut_utf16(parent_text, max(0, limit - fixed - 200)))
     used = fixed + utf16_len(parent_text)
-    kept: list[Child] = []
-    room = limit - used - 200  # the omitted note, when one is needed
-    for child in reversed(children):
-        size = utf16_len(child.marker()) + utf16_len(child.text)
-        if size > room:
-            break
-        kept.append(child)
-        room -= size
-    kept.reverse()
-    left_out = len(children) - len(kept)
+    texts = [child.marker() + defang(child.text) for child in children]
+    sizes = [utf16_len(text) for text in texts]
+    if used + sum(sizes) <= limit:
+        count = len(children)
+    else:  # the newest that fit, with room for the note saying how many older ones were left out
+        room, count = limit - used - 200, 0
+        while count < len(children) and sizes[-1 - count] <= room:
+            room -= sizes[-1 - count]
+            count += 1
+    kept = texts[len(texts) - count :]
+    left_out = len(children) - count
     omitted = document.omitted + left_out
     sections = [_part(parent_marker + parent_text)]
     if omitted:
@@ -266,7 +267,7 @@ def build_body(
             "max_document_size_mb]\n"
         )
         sections.append(_part(note))
-    sections += [_part(child.marker() + defang(child.text)) for child in kept]
+    sections += [_part(text) for text in kept]
     body: dict[str, Any] = {
         "title": document.parent.title,
         "section": {"prefix": header, "content": None, "sections": sections},
@@ -280,7 +281,7 @@ def build_body(
     body["light_document_output"] = True
     fingerprint = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
     body["tags"] = [*body["tags"], *marker_tags(fingerprint)]
-    return ComposedBody(body, fingerprint, len(kept), left_out)
+    return ComposedBody(body, fingerprint, count, left_out)
 
 
 def _part(content: str) -> dict[str, Any]:

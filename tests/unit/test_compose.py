@@ -178,3 +178,11 @@ def test_period_labels_are_utc_days_iso_weeks_and_months() -> None:
     assert period_label(christmas_eve, "month") == "2024-12"
     assert period_label(1_735_689_600_000, "week") == "2025-W01"  # 2025-01-01: ISO week 1 of 2025
     assert period_label(1_703_980_800_000, "week") == "2023-W52"  # 2023-12-31, a Sunday
+
+
+def test_children_that_all_fit_are_all_kept_to_the_last_character() -> None:
+    document = _document(children=5)
+    full = build_body(document, SYSTEM, lambda fp: [], LIMIT, "comments")
+    exact = len(section_text(full.body["section"]))
+    assert build_body(document, SYSTEM, lambda fp: [], exact, "comments").left_out == 0
+    assert build_body(document, SYSTEM, lambda fp: [], exact - 1, "comments").left_out > 0
