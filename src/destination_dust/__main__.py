@@ -79,7 +79,11 @@ def main(argv: list[str], output: Output) -> int:
         try:
             config = _load_config(args.config)
             if args.catalog:
-                _warn_unmatched(config, parse_catalog(_read_json(args.catalog, "catalog"), config.format_for))
+                streams = parse_catalog(_read_json(args.catalog, "catalog"), config.format_for)
+                _warn_unmatched(config, streams)
+                from destination_dust.compose_sink import compositions  # the sinks' imports: only when asked
+
+                compositions(streams, config)  # a composition that does not fit the catalog fails here
             problem = check_connection(config)
         except ConfigError as exc:
             problem = exc.message

@@ -55,6 +55,7 @@ from destination_dust.compose import (
     stored_text,
     without_children_of,
 )
+from destination_dust.config import DustConfig
 from destination_dust.documents import (
     FINGERPRINT_TAG,
     DocumentRenderer,
@@ -587,24 +588,10 @@ def composed_sinks(
     streams: Mapping[StreamKey, StreamConfig], ctx: SinkContext
 ) -> dict[StreamKey, StreamSink]:
     """The sinks of every composed stream and of their parents (none when no `streams` entry composes)."""
-    config = ctx.config
-    children: dict[StreamKey, tuple[StreamConfig, StreamSettings]] = {}
-    for key, stream in streams.items():
-        settings = config.settings(key.namespace, key.name)
-        if settings is not None and settings.composed:
-            children[key] = (stream, settings)
+    groups, by_parent = compositions(streams, ctx.config)
     sinks: dict[StreamKey, StreamSink] = {}
-    for key, (stream, settings) in list(children.items()):
-        if settings.group_by:  # a group's document is its own stream's: no parent
-            del children[key]
-            sinks[key] = GroupSink(stream, ctx, Composition(ctx, key, None, []), settings)
-    by_parent: dict[StreamKey, list[tuple[StreamConfig, StreamSettings]]] = {}
-    for stream, settings in children.values():
-        parent_key = _parent_key(streams, str(settings.parent_stream))
-        parent = streams.get(parent_key)
-        if parent is not None:
-            _check_parent(parent, stream, settings)
-        by_parent.setdefault(parent_key, []).append((stream, settings))
+    for stream, settings in groups:  # a group's document is its own stream's: no parent
+        sinks[stream.key] = GroupSink(stream, ctx, Composition(ctx, stream.key, None, []), settings)
     for parent_key, members in by_parent.items():
         parent = streams.get(parent_key)
         composition = Composition(ctx, parent_key, parent, [s.key for s, _ in members])
@@ -613,6 +600,31 @@ def composed_sinks(
         for stream, settings in members:
             sinks[stream.key] = ChildSink(stream, ctx, composition, settings)
     return sinks
+
+
+Members = list[tuple[StreamConfig, StreamSettings]]
+
+
+def compositions(
+    streams: Mapping[StreamKey, StreamConfig], config: DustConfig
+) -> tuple[Members, dict[StreamKey, Members]]:
+    """The catalog's grouped streams, and its composed streams by parent; ConfigError when a composition
+    does not fit the catalog (`write` checks it before anything is sent, `check --catalog` too)."""
+    groups: Members = []
+    by_parent: dict[StreamKey, Members] = {}
+    for key, stream in streams.items():
+        settings = config.settings(key.namespace, key.name)
+        if settings is None or not settings.composed:
+            continue
+        if settings.group_by:
+            groups.append((stream, settings))
+            continue
+        parent_key = _parent_key(streams, str(settings.parent_stream))
+        parent = streams.get(parent_key)
+        if parent is not None:
+            _check_parent(parent, stream, settings)
+        by_parent.setdefault(parent_key, []).append((stream, settings))
+    return groups, by_parent
 
 
 def _parent_key(streams: Mapping[StreamKey, StreamConfig], name: str) -> StreamKey:

@@ -75,3 +75,27 @@ def test_unmatched_entries_warn_at_check_and_at_write(emulator: EmulatorProcess,
     assert stored["tickets-1"]["text"].endswith("subject: Export fails\n")
     assert stored["users-2"]["title"] == "ada@example.com"
     assert stored["users-2"]["text"].endswith("name: Ada\nrole: admin\n")
+
+
+def test_check_with_the_catalog_fails_on_a_composition_that_does_not_fit_it(tmp_path: Path) -> None:
+    config = {
+        "api_key": FAKE_KEY,
+        "workspace_id": "w",
+        "space_id": "s",
+        "data_source_id": "d",
+        "streams": [{"name": "comments", "parent_stream": "tickets", "parent_key": ["ticket_id", "org_id"]}],
+    }
+    catalog_path = write_json(
+        tmp_path,
+        "catalog.json",
+        catalog(
+            configured_stream("tickets", primary_key=[["id"]]),
+            configured_stream("comments", primary_key=[["id"]]),
+        ),
+    )
+    result = run_cli(
+        ["check", "--config", write_json(tmp_path, "config.json", config), "--catalog", catalog_path]
+    )
+    status = _status(result)
+    assert status["status"] == "FAILED"
+    assert "'comments'" in status["message"] and "parent_key has 2 paths" in status["message"]
