@@ -10,8 +10,9 @@ QUIET_SECONDS, or has waited MAX_WAIT_SECONDS, or the input ended (or the reader
 sends children in cursor order across parents, so a parent keeps changing while the source reads on, and
 writing it at the first free slot would write it again for each later child. So each parent is written about
 once when the source reads faster than the limit lets us write, whatever order its children arrive in; when
-it is not rate-bound (a slow source), a parent that keeps changing is written about once per
-MAX_WAIT_SECONDS, which also bounds how late a checkpoint can be, beyond the rate limit's own queue.
+it is not rate-bound (a slow source), a parent is written after each pause of QUIET_SECONDS in its changes
+(at most once per record, as uncomposed) and at least every MAX_WAIT_SECONDS, which also bounds how late a
+checkpoint can be, beyond the rate limit's own queue.
 
 The state gate. A STATE does not flush anything: it waits (StateGate) for one future (Barriers), done once
 every change made before it has been upserted by the write that took it. A STATE is therefore echoed once every
