@@ -29,8 +29,6 @@ from typing import Any
 import orjson
 
 from destination_dust.documents import (
-    FINGERPRINT_TAG,
-    GENERATION_TAG,
     MIME_TYPE,
     ROOT_PREFIX_MAX_BYTES,
     iso_ms,
@@ -41,7 +39,6 @@ MARK = "<!--airbyte:"
 _DEFANGED = "<!-- airbyte:"
 _MARKER = re.compile(r"<!--airbyte:(parent|child|omitted)((?: [a-z]+=[A-Za-z0-9_.\-]*)*)-->\n?")
 TIME_LINES = ("$updatedAt: ", "$createdAt: ")
-TIME_LINE_BYTES = len("$updatedAt: 2024-05-01T10:00:00.000Z\n")
 
 
 def defang(text: str) -> str:
@@ -302,8 +299,9 @@ def _header(lines: tuple[str, ...], timestamp: int | None) -> str:
     return "".join(head)
 
 
-def is_marker_tag(tag: str) -> bool:
-    return tag.startswith(("airbyte:", FINGERPRINT_TAG, GENERATION_TAG))
+def is_system_tag(tag: str) -> bool:
+    """Ours (stream, namespace, generation, fingerprint), not one of the parent's field tags."""
+    return tag.startswith("airbyte:")
 
 
 def without_children_of(document: ComposedDocument, source: str, keep: set[str]) -> ComposedDocument:

@@ -46,7 +46,7 @@ from destination_dust.compose import (
     ComposedDocument,
     ParentPart,
     build_body,
-    is_marker_tag,
+    is_system_tag,
     order_token,
     parent_part,
     parse_stored,
@@ -250,7 +250,7 @@ class Composition:
         self._put(document, stored)
 
     def _read(self, document_id: str, stored: Mapping[str, Any]) -> ComposedDocument:
-        document = parse_stored(stored, is_marker_tag)
+        document = parse_stored(stored, is_system_tag)
         if document is None:
             raise DustRequestError(
                 f"document {document_id!r}: Dust's answer to GET has no text to rebuild the composed document "
@@ -346,7 +346,7 @@ class Composition:
                     continue
                 if stored_text(stored) is None:  # a listing without text: read the document alone
                     stored = self.ctx.client.get_document(str(stored.get("document_id")))
-                document = parse_stored(stored, is_marker_tag)
+                document = parse_stored(stored, is_system_tag)
                 if document is not None and any(
                     c.source == member.source and k not in member.sent for k, c in document.children.items()
                 ):

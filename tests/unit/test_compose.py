@@ -12,7 +12,7 @@ from destination_dust.compose import (
     ComposedDocument,
     ParentPart,
     build_body,
-    is_marker_tag,
+    is_system_tag,
     order_token,
     parse_stored,
     section_text,
@@ -61,7 +61,7 @@ def _build(document: ComposedDocument, limit: int = LIMIT) -> dict[str, Any]:
 
 def test_a_document_read_back_builds_the_same_body() -> None:
     body = _build(_document())
-    again = parse_stored(_stored(body), is_marker_tag)
+    again = parse_stored(_stored(body), is_system_tag)
     assert again is not None
     assert _build(again) == body
     assert body["timestamp"] == 1_700_000_000_003  # the latest part
@@ -74,7 +74,7 @@ def test_separators_added_by_the_flattening_change_nothing() -> None:
     body = _build(_document())
     parts = [body["section"]["prefix"]] + [s["content"] for s in body["section"]["sections"]]
     for joiner in ("\n", "\n\n"):
-        again = parse_stored(_stored(body, joiner.join(parts)), is_marker_tag)
+        again = parse_stored(_stored(body, joiner.join(parts)), is_system_tag)
         assert again is not None and _build(again) == body
 
 
@@ -86,7 +86,7 @@ def test_record_text_that_imitates_a_marker_stays_text() -> None:
     document.parent = ParentPart(**{**document.parent.__dict__, "text": f"notes: {fake}", "title": fake})
     document.parent = ParentPart(**{**document.parent.__dict__, "header": (f"$title: {fake}", "$id: 7\n")})
     body = _build(document)
-    again = parse_stored(_stored(body), is_marker_tag)
+    again = parse_stored(_stored(body), is_system_tag)
     assert again is not None and list(again.children) == [child.key]  # one child, not two
 
 
@@ -102,7 +102,7 @@ def test_a_document_written_before_composition_becomes_the_parent_part() -> None
             "title:Export fails",
         ],
     }
-    document = parse_stored(stored, is_marker_tag)
+    document = parse_stored(stored, is_system_tag)
     assert document is not None and not document.children
     assert document.parent.header == ("$title: Export fails\n", "$stream: tickets\n")
     assert document.parent.text == "id: 7\nstatus: open\n"
@@ -112,9 +112,9 @@ def test_a_document_written_before_composition_becomes_the_parent_part() -> None
 def test_the_section_is_read_when_text_is_missing_and_nothing_is_guessed_without_either() -> None:
     body = _build(_document())
     stored = {**_stored(body), "text": None, "section": body["section"]}
-    again = parse_stored(stored, is_marker_tag)
+    again = parse_stored(stored, is_system_tag)
     assert again is not None and _build(again) == body
-    assert parse_stored({**stored, "section": None}, is_marker_tag) is None
+    assert parse_stored({**stored, "section": None}, is_system_tag) is None
 
 
 def test_the_size_cap_keeps_the_newest_children_and_counts_the_rest_across_rebuilds() -> None:
@@ -124,7 +124,7 @@ def test_the_size_cap_keeps_the_newest_children_and_counts_the_rest_across_rebui
     text = section_text(built.body["section"])
     assert len(text) <= small and built.left_out > 0 and built.kept + built.left_out == 30
     assert f"[{built.left_out:,} older comments left out" in text
-    again = parse_stored(_stored(built.body), is_marker_tag)
+    again = parse_stored(_stored(built.body), is_system_tag)
     assert again is not None and again.omitted == built.left_out
     newer = _child(99)
     again.children[newer.key] = newer
