@@ -8,11 +8,12 @@ import statistics
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench import harness
+from bench import harness, helpdesk
 from bench.harness import PYTHON, ROOT, ProcessRun, Workdir
 
 FAKER_VENV = ROOT / ".cache" / "source-faker-venv"
@@ -368,6 +369,107 @@ def soak(work: Workdir, quick: bool) -> list[Row]:
     return rows
 
 
+# -- 6. composed documents: comments into their ticket, rate-bound ------------------------------------------
+
+
+def _helpdesk_input(path: Path, tickets: int, per_ticket: int, state_every: int = 100) -> Path:
+    """Tickets, then their comments in time order across tickets (as a source sends them), a STATE every
+    `state_every` records."""
+    records = [helpdesk.record("tickets", helpdesk.ticket(n)) for n in range(1, tickets + 1)]
+    records += [helpdesk.record("ticket_comments", c) for c in helpdesk.comments(tickets, per_ticket)]
+    with path.open("wb") as out:
+        for position, message in enumerate(records, start=1):
+            out.write(orjson.dumps(message) + b"\n")
+            if position % state_every == 0 or position == len(records):
+                stream = message["record"]["stream"]
+                out.write(orjson.dumps(helpdesk.state(stream, {"position": position})) + b"\n")
+    return path
+
+
+def _helpdesk_run(
+    work: Workdir, config: dict[str, Any], data: Path, env: dict[str, str] | None
+) -> ProcessRun:
+    config_path = work.write_json("helpdesk-config.json", config)
+    catalog_path = work.write_json("helpdesk-catalog.json", helpdesk.configured_catalog())
+    command = [*harness.CONNECTOR, "write", "--config", str(config_path), "--catalog", str(catalog_path)]
+    result = harness.run_measured(command, env=env, stdin_file=data)
+    if result.returncode != 0:
+        raise RuntimeError(f"connector failed: {result.errors() or result.logs()[-3:]}")
+    return result
+
+
+def _sections(emulator: Any) -> int:
+    total = 0
+    with emulator.api_client() as api:
+        offset = 0
+        while True:
+            page = api.get(emulator.ds_path + "/documents", params={"limit": 100, "offset": offset}).json()
+            documents = page.get("documents") or []
+            if not documents:
+                return total
+            total += sum(str(d.get("text") or "").count("<!--airbyte:child ") for d in documents)
+            offset += len(documents)
+
+
+def composed(work: Workdir, quick: bool) -> list[Row]:
+    tickets, per_ticket, limit, window = (30, 10, 20, 2.0) if quick else (300, 10, 60, 10.0)
+    comments = tickets * per_ticket
+    data = _helpdesk_input(work.path / "helpdesk.jsonl", tickets, per_ticket)
+    settings = {"streams": helpdesk.STREAM_SETTINGS}
+    with harness.start_emulator(rate_limit=limit, rate_window=window) as emu:
+        config = harness.connector_config(
+            emu, document_upserts_per_minute=round(limit * 60 / window), **settings
+        )
+        ours = _helpdesk_run(work, config, data, _window_env(window))
+        upserts = harness.document_posts(emu)
+        landed = harness.documents_total(emu)
+        sections = _sections(emu)
+        n429 = harness.status_count(emu, 429)
+        states = sum(1 for m in ours.messages if m.get("type") == "STATE")
+    with harness.start_emulator() as emu:
+        config = harness.connector_config(emu, document_upserts_per_minute=0)
+        flat = _helpdesk_run(work, config, data, None)
+        flat_upserts = harness.document_posts(emu)
+        flat_landed = harness.documents_total(emu)
+    ideal = upserts / limit * window
+    flat_ideal = flat_upserts / limit * window
+    name = f"6. composed: {tickets} tickets then {comments} comments in time order, STATE every 100"
+    met = (
+        landed == tickets
+        and sections == comments
+        and upserts <= 1.25 * tickets
+        and ours.seconds <= 1.1 * ideal
+        and states == -(-(tickets + comments) // 100)
+    )
+    return [
+        Row(
+            f"{name}, rate limit {limit}/{window:g}s",
+            f"uncomposed: {flat_upserts} upserts = {flat_ideal:.0f}s at the limit",
+            f"{upserts} upserts ({upserts / tickets:.2f} per ticket), {ours.seconds:.1f}s = "
+            f"{ours.seconds / ideal:.2f} x ideal {ideal:.0f}s; {landed} documents, {sections} sections, "
+            f"{states} states",
+            f"{flat_ideal / ours.seconds:.1f}x",
+            n429,
+            ours.peak_rss_mb,
+            "upserts <= 1.25 x tickets, <= 1.1 x ideal",
+            met,
+            ours_value=landed / ours.seconds,
+            baseline_value=flat_landed / max(flat_ideal, 1e-3),
+        ),
+        Row(
+            f"{name}, uncomposed, limit off (comparison)",
+            "-",
+            f"{flat_upserts} upserts ({flat_landed} documents) in {flat.seconds:.1f}s; at the limit "
+            f"{limit}/{window:g}s they would take {flat_ideal:.0f}s",
+            "-",
+            0,
+            flat.peak_rss_mb,
+            "-",
+            flat_landed == tickets + comments,
+        ),
+    ]
+
+
 SCENARIOS: list[tuple[str, Callable[[Workdir, bool], Row | list[Row]]]] = [
     ("documents_rate_limited", documents_rate_limited),
     ("documents_latency", documents_latency),
@@ -375,6 +477,7 @@ SCENARIOS: list[tuple[str, Callable[[Workdir, bool], Row | list[Row]]]] = [
     ("documents_new_generation", documents_new_generation),
     ("tables", tables),
     ("memory", memory),
+    ("composed", composed),
 ]
 
 

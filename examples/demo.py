@@ -1,10 +1,11 @@
 """The demo: start a local Dust emulator, sync the bundled sample into it, and show what landed.
 
-    python examples/demo.py            # sync, print a summary, stop
-    python examples/demo.py --serve    # same, then keep the emulator (and its web page) up until Ctrl-C
+    python examples/demo.py --serve    # sync, print a summary, keep the emulator and its web page up (make demo)
+    python examples/demo.py            # the same, then stop
 
-The sample (examples/data/) is a small help desk: tickets and events become documents (semantic search),
-users and order lines become tables (SQL), through one connection with per-stream formats.
+The sample (examples/data/) is a small help desk: tickets and events become documents (semantic search), each
+ticket's comments are composed into its document, users and order lines become tables (SQL), through one
+connection with per-stream settings (examples/data/config.json).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
+COMPOSED_PART = "<!--airbyte:child "  # the marker opening each comment's part in its ticket's document
 
 
 def start_emulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -56,7 +58,9 @@ def start_emulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]
 def run_sync(config: dict[str, Any], workdir: Path) -> int:
     config_path = workdir / "destination-config.json"
     config_path.write_text(json.dumps(config))
-    with (DATA / "records.jsonl").open("rb") as stdin:
+    stdin_path = workdir / "input.jsonl"  # the records, then the comments (as a source sends its streams)
+    stdin_path.write_bytes((DATA / "records.jsonl").read_bytes() + (DATA / "comments.jsonl").read_bytes())
+    with stdin_path.open("rb") as stdin:
         result = subprocess.run(
             [
                 sys.executable,
@@ -96,10 +100,11 @@ def show(config: dict[str, Any]) -> None:
         for doc in documents:
             print(f"  - {doc['document_id']:<28} {doc.get('title')!r:<50} {len(doc.get('text') or '')} chars")
         if documents:
-            first = max(documents, key=lambda d: len(d.get("text") or ""))
-            print(f"\nThe longest one, {first['document_id']!r}, starts with:")
-            print(textwrap.indent((first.get("text") or "")[:700].rstrip(), "    | "))
-            print(f"    tags: {', '.join(first.get('tags') or [])}")
+            composed = max(documents, key=lambda d: (d.get("text") or "").count(COMPOSED_PART))
+            parts = (composed.get("text") or "").count(COMPOSED_PART)
+            print(f"\nA ticket composed with its {parts} comments, {composed['document_id']!r}:")
+            print(textwrap.indent((composed.get("text") or "")[:2500].rstrip(), "    | "))
+            print(f"    tags: {', '.join(composed.get('tags') or [])}")
         tables = http.get(f"{ds}/tables").json()["tables"]
         print(f"\nTables ({len(tables)}), as an agent's SQL sees them:")
         for table in tables:
@@ -112,6 +117,15 @@ def show(config: dict[str, Any]) -> None:
         hits = http.get(f"{ds}/search", params={"query": query, "top_k": 3, "full_text": "false"}).json()
         titles = [d.get("title") for d in hits.get("documents", [])]
         print(f"\nSearch {query!r} (lexical in the emulator): {titles}")
+
+
+def data_source_sid(config: dict[str, Any]) -> str:
+    """The data source's sId (the page's link names it so; the config may name it by its name)."""
+    base = f"{config['base_url']}/api/v1/w/{config['workspace_id']}/spaces/{config['space_id']}"
+    headers = {"Authorization": f"Bearer {config['api_key']}"}
+    found = httpx.get(f"{base}/data_sources", headers=headers, timeout=30).json()["data_sources"]
+    wanted = config["data_source_id"]
+    return next((str(d["sId"]) for d in found if wanted in (d.get("sId"), d.get("name"))), wanted)
 
 
 def main() -> int:
@@ -131,10 +145,13 @@ def main() -> int:
             code = run_sync(config, workdir)
             print("3. What landed in the data source")
             show(config)
-            print(f"\nSee it in a browser: {credentials['base_url']}/__emulator/ui")
             if args.serve:
-                print("The emulator keeps running; Ctrl-C to stop.")
+                page = f"{credentials['base_url']}/__emulator/ui#w={credentials['workspace_id']}"
+                print(f"\nSee it in a browser: {page}&ds={data_source_sid(config)}")
+                print("The emulator keeps running until you press Ctrl-C.")
                 emulator.wait()
+            else:
+                print("\nThe emulator stops now: run `make demo` (or add --serve) to browse what landed.")
             return code
         except KeyboardInterrupt:
             return 0

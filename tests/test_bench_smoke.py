@@ -15,7 +15,7 @@ from bench.__main__ import HEADER, run, table
 def test_quick_bench_produces_the_table() -> None:
     rows = run(quick=True)
     names = [r.scenario for r in rows]
-    assert [n.split(".")[0] for n in names] == ["1", "2", "3", "3b", "4a", "4b"]
+    assert [n.split(".")[0] for n in names] == ["1", "2", "3", "3b", "4a", "4b", "6", "6"]
     text = table(rows)
     assert text.splitlines()[0] == HEADER
     assert len(text.splitlines()) == 2 + len(rows)
@@ -26,6 +26,8 @@ def test_quick_bench_produces_the_table() -> None:
     assert landed is not None and landed.group(1) == landed.group(2)  # every record of the rate-limited run
     assert rows[0].n429 == 0
     assert rows[3].met, rows[3]  # upserts counted by the emulator, not a timing: <= 1% whatever the load
+    composed = rows[6]  # every ticket and comment landed, composed, each ticket written about once
+    assert "30 documents, 300 sections" in composed.ours and composed.n429 == 0
 
 
 def test_reader_cost_measures_the_writer_against_the_bare_parse() -> None:

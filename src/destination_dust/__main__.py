@@ -16,13 +16,14 @@ from typing import Any
 
 import orjson
 
-from destination_dust.catalog import parse_catalog
+from destination_dust.catalog import StreamConfig, StreamKey, parse_catalog
 from destination_dust.check import check_connection, preflight
 from destination_dust.client import DustClient
 from destination_dust.config import DustConfig, load_spec, parse_config, secret_fields
 from destination_dust.errors import ConfigError, DestinationError
 from destination_dust.protocol import Output, setup_logging
 from destination_dust.redact import REDACT
+from destination_dust.stream_settings import not_in_catalog, unmatched_message
 
 logger = logging.getLogger("destination_dust")
 
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("spec", help="print the connector specification")
     check = commands.add_parser("check", help="check the config against Dust (read-only)")
     check.add_argument("--config", required=True)
+    check.add_argument("--catalog", help="optional: also warn about `streams` entries that match no stream")
     write = commands.add_parser("write", help="write the messages read on stdin")
     write.add_argument("--config", required=True)
     write.add_argument("--catalog", required=True)
@@ -62,6 +64,12 @@ def _load_config(path: str) -> DustConfig:
     return parse_config(raw)
 
 
+def _warn_unmatched(config: DustConfig, streams: dict[StreamKey, StreamConfig]) -> None:
+    unmatched = not_in_catalog(config.streams, list(streams))
+    if unmatched:
+        logger.warning(unmatched_message(unmatched))
+
+
 def main(argv: list[str], output: Output) -> int:
     args = _parser().parse_args(argv)
     if args.command == "spec":
@@ -70,6 +78,12 @@ def main(argv: list[str], output: Output) -> int:
     if args.command == "check":
         try:
             config = _load_config(args.config)
+            if args.catalog:
+                streams = parse_catalog(_read_json(args.catalog, "catalog"), config.format_for)
+                _warn_unmatched(config, streams)
+                from destination_dust.compose_sink import compositions  # the sinks' imports: only when asked
+
+                compositions(streams, config)  # a composition that does not fit the catalog fails here
             problem = check_connection(config)
         except ConfigError as exc:
             problem = exc.message
@@ -78,6 +92,7 @@ def main(argv: list[str], output: Output) -> int:
         return 0
     config = _load_config(args.config)
     streams = parse_catalog(_read_json(args.catalog, "catalog"), config.format_for)
+    _warn_unmatched(config, streams)
     client = DustClient(config)
     # A wrong key or data source fails before a record is read. That check waits on Dust, so it runs on a thread
     # while this one imports and builds the writer: ~60 ms less start-up, every sync (12 alternating runs).

@@ -47,7 +47,9 @@ def _check_listing(data_sources: list[dict[str, Any]], config: DustConfig) -> st
             f"see there are: {shown}{more}. Set data_source_id to one of them (id or name), or create a folder "
             "in that space."
         )
-    uses_documents = config.data_format == "documents" or "documents" in config.stream_formats.values()
+    uses_documents = config.data_format == "documents" or any(
+        s.data_format == "documents" or s.composed for s in config.streams.values()
+    )
     if match.get("connectorProvider") and uses_documents:
         return (
             f"Data source {wanted!r} is managed by Dust's {match['connectorProvider']} connector: Dust refuses "

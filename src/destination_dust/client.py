@@ -369,6 +369,12 @@ class DustClient:
         response = self.request("GET", f"{self._ds}/documents", what="look up documents", params=params)
         return list(self._json(response).get("documents", []))
 
+    def get_document(self, document_id: str) -> dict[str, Any]:
+        """One document, its text included (Dust pins the text for this route, not for the listing)."""
+        response = self.request("GET", self.document_url(document_id), what=f"get document {document_id!r}")
+        document: dict[str, Any] = self._json(response).get("document", {})
+        return document
+
     def list_documents(self, *, limit: int = 500, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         response = self.request(
             "GET",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import jsonschema
 
 from destination_dust.errors import ConfigError
+from destination_dust.stream_settings import StreamSettings, parse_streams, settings_for
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
@@ -56,17 +57,36 @@ class DustConfig:
     request_timeout_seconds: float = 120.0
     retry_deadline_seconds: float = 900.0
     generation_ledger: bool = True
+    # the `streams` entries (and the deprecated `stream_formats`), by name
+    streams: dict[str, StreamSettings] = field(default_factory=dict)
 
     @property
     def max_document_chars(self) -> int:
         """Dust compares the text length (UTF-16 units) to sizeMb * 1024 * 1024."""
         return int(self.max_document_size_mb * 1024 * 1024)
 
+    def settings(self, namespace: str | None, stream: str) -> StreamSettings | None:
+        """The `streams` entry of a stream (`namespace.stream` first, then the bare name), if any."""
+        return settings_for(self.streams, namespace, stream)
+
     def format_for(self, namespace: str | None, stream: str) -> str:
-        """The data format of one stream: a per-stream override, else the connection's default."""
-        if namespace and f"{namespace}.{stream}" in self.stream_formats:
-            return self.stream_formats[f"{namespace}.{stream}"]
-        return self.stream_formats.get(stream, self.data_format)
+        """The data format of one stream: its entry's, else the connection's default. Composed streams and
+        their parents (and grouped streams) are documents."""
+        entry = self.settings(namespace, stream)
+        if entry is not None and entry.data_format is not None:
+            return entry.data_format
+        if (entry is not None and entry.composed) or self.is_parent(namespace, stream):
+            return "documents"
+        return self.data_format
+
+    def is_parent(self, namespace: str | None, stream: str) -> bool:
+        names = {stream, f"{namespace}.{stream}"} if namespace else {stream}
+        return any(s.parent_stream in names for s in self.streams.values())
+
+    def for_stream(self, namespace: str | None, stream: str) -> DustConfig:
+        """This config with the stream's own settings in place of the connection-wide ones."""
+        entry = self.settings(namespace, stream)
+        return replace(self, **entry.overrides()) if entry is not None else self
 
     def __repr__(self) -> str:  # never show the key, even in a debugger or a traceback's locals
         return f"DustConfig(workspace_id={self.workspace_id!r}, base_url={self.base_url!r}, ...)"
@@ -110,6 +130,8 @@ def parse_config(raw: Any) -> DustConfig:
         raise ConfigError(
             "the config must be a JSON object with api_key, workspace_id, space_id, data_source_id"
         )
+    # before the schema, whose messages would say `streams.2` where this names the entry
+    streams = parse_streams(raw.get("streams"), raw.get("stream_formats"))
     validator = jsonschema.Draft7Validator(connection_schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
@@ -141,4 +163,5 @@ def parse_config(raw: Any) -> DustConfig:
         request_timeout_seconds=float(values["request_timeout_seconds"]),
         retry_deadline_seconds=float(values["retry_deadline_seconds"]),
         generation_ledger=bool(values["generation_ledger"]),
+        streams=streams,
     )

@@ -12,8 +12,9 @@ What a record becomes (see render.py for the text itself):
   record's order: stable across syncs even when a source reorders keys, so unchanged records keep their
   fingerprint. With `text_fields`, their configured order. Without it, Airbyte's own columns (`_airbyte_*`,
   `_ab_*`, e.g. CDC metadata) are left out.
-- **title**: `title_field`, else the first non-blank of title/name/subject/summary, else `<stream> <key>`;
-  one line, at most 512 UTF-16 units (Dust's limit). No `title:` tag: Dust adds it when missing.
+- **title**: `title_field`, else the first non-blank of name/title/subject/summary, else `<stream> <key>`
+  followed by up to 3 foreign keys (`*_id` fields) and the record's date; one line, at most 512 UTF-16 units
+  (Dust's limit). No `title:` tag: Dust adds it when missing.
 - **timestamp** (integer ms, what agents' time filters use): `timestamp_field`, else the cursor field, else an
   updated_at-like field, else a created_at-like one, else an event time (occurred_at, timestamp...), else the
   record's `emitted_at`. ISO-8601 (naive = UTC),
@@ -80,7 +81,9 @@ HEADER_TITLE_MAX_BYTES = 100
 HEADER_VALUE_MAX_BYTES = 64
 HEADER_STREAM_MAX_BYTES = 48  # 8+100+1 (title) + 37 (time) + 9+48+1 (stream) = 204 <= ROOT_PREFIX_MAX_BYTES
 RENDER_BUDGET_FACTOR = 4  # rendering stops past 4x the size limit: the rest would be cut anyway
-DEFAULT_TITLE_FIELDS = ("title", "name", "subject", "summary")
+# `name` first: a person's `title` is an honorific ("Mr.", shared by a hundred users), their name identifies them
+DEFAULT_TITLE_FIELDS = ("name", "title", "subject", "summary")
+TITLE_REFERENCE_FIELDS = 3  # a fallback title names up to this many foreign keys (`user_id 7`)
 FINGERPRINT_TAG = "airbyte:fp:"
 GENERATION_TAG = "airbyte:generation:"
 _MAX_EPOCH_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
@@ -124,7 +127,7 @@ class DocumentRenderer:
 
     def __init__(self, stream: StreamConfig, config: DustConfig) -> None:
         self.stream = stream
-        self.config = config
+        self.config = config.for_stream(stream.namespace, stream.name)  # the stream's own settings win
         self._schema_fields = tuple(str(k) for k in stream.properties) if stream.properties else ()
         self._reported: set[str] = set()
 
@@ -258,18 +261,48 @@ class DocumentRenderer:
         return _cut_title(self._fallback_title(data, document_id, timestamp))
 
     def _fallback_title(self, data: Mapping[str, Any], document_id: str, timestamp: _Timestamp | None) -> str:
+        """`<stream> <key>`, then what the record points at and when: `purchases 106: user_id 7, product_id
+        42, 2024-05-01` says more to a reader than the bare key."""
         name = self.stream.name
         keys = self.stream.primary_key
         if len(keys) == 1:
-            return f"{name} {_key_text(get_path(data, keys[0]))}"
-        if keys:
+            head = f"{name} {_key_text(get_path(data, keys[0]))}"
+        elif keys:
             parts = (f"{'.'.join(k)}={_key_text(get_path(data, k))}" for k in keys)
-            return f"{name} {' '.join(parts)}"
-        if timestamp is not None and timestamp.label:
+            head = f"{name} {' '.join(parts)}"
+        elif timestamp is not None and timestamp.label:
             return f"{name} at {iso_ms(timestamp.epoch_ms)}"
-        return f"{name} record {document_id.rsplit('~c', 1)[-1][:8]}"
+        else:
+            return f"{name} record {document_id.rsplit('~c', 1)[-1][:8]}"
+        details = [f"{field} {text}" for field, text in self._references(data)]
+        if timestamp is not None and timestamp.label:
+            details.append(iso_ms(timestamp.epoch_ms)[:10])
+        return f"{head}: {', '.join(details)}" if details else head
+
+    def _references(self, data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        """Top-level `*_id` / `*Id` scalar fields other than the key (foreign keys), in the record's order."""
+        key_fields = {path[0] for path in self.stream.primary_key}
+        found = 0
+        for field, value in data.items():
+            if found >= TITLE_REFERENCE_FIELDS:
+                return
+            if not isinstance(field, str) or field in key_fields or not field.endswith(("_id", "Id")):
+                continue
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                text = single_line(scalar_text(value))
+                if text and len(text) <= MAX_TAG_VALUE:
+                    found += 1
+                    yield field, text
 
     # --- timestamp
+
+    def record_time(self, data: Mapping[str, Any], emitted_at: int | None) -> int | None:
+        """The record's time in epoch ms, as its document's timestamp would be. Reports nothing: the warnings
+        (once per stream) stay for `render`."""
+        reported = set(self._reported)
+        timestamp = self._timestamp(data, emitted_at, "", [])
+        self._reported = reported
+        return timestamp.epoch_ms if timestamp is not None else None
 
     def _timestamp(
         self, data: Mapping[str, Any], emitted_at: Any, document_id: str, warnings: list[str]
@@ -393,6 +426,14 @@ def lookup(data: Mapping[str, Any], path: str) -> Any:
     if path in data:
         return data[path]
     return get_path(data, path.split(".")) if "." in path else None
+
+
+def created_field(data: Mapping[str, Any]) -> str | None:
+    """The first top-level field of `data` named like a creation time (created_at, createdDate...)."""
+    by_name = {
+        _NAME_NOISE.sub("", k).lower(): k for k in data if isinstance(k, str) and len(k) <= _LONGEST_TIME_NAME
+    }
+    return next((by_name[name] for name in _CREATED_NAMES if name in by_name), None)
 
 
 def _is_airbyte_column(name: Any) -> bool:

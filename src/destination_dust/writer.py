@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.client import DustClient
+from destination_dust.compose_sink import composed_sinks
 from destination_dust.config import DustConfig
 from destination_dust.pipeline import Pipeline
 from destination_dust.progress import Progress
@@ -72,8 +73,10 @@ class Writer:
         for key, table in tables.items():
             if table.is_new:
                 logger.info("stream %s: new table %s (table_id %s)", key, table.name, table.table_id)
-        sinks: dict[StreamKey, StreamSink] = {}
+        sinks: dict[StreamKey, StreamSink] = composed_sinks(self.streams, ctx)  # parents and their children
         for key, stream in self.streams.items():
+            if key in sinks:
+                continue
             if stream.data_format == "tables":
                 sinks[key] = TableSink(stream, ctx, TableMapper(stream, self.config, tables[key]))
             else:

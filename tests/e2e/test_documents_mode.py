@@ -140,7 +140,7 @@ def test_sample_lands_with_golden_ids_titles_tags_timestamps_and_text(
     assert "address.city: Bristol\naddress.postal_code: BS1 5TR\n" in user["text"]
     assert "role:customer" in user["tags"]
     line = stored["order_lines-9001-1"]  # composite key: both parts in the id, the header and the title
-    assert line["title"] == "order_lines order_id=9001 line_no=1"
+    assert line["title"] == "order_lines order_id=9001 line_no=1: 2024-11-18"
     assert "$order_id: 9001\n$line_no: 1\n" in line["section"]["prefix"]
     events = [doc for doc in stored.values() if "airbyte:stream:events" in doc["tags"]]
     assert len(events) == 6  # no key: one content-hash id per record

@@ -219,6 +219,11 @@ def audit(ds: dict[str, Any], need: dict[tuple[str, int], int]) -> Audit:
                     continue
                 pk, version = int(match[2]), int(match[3])
                 hold(match[1], pk, version, row["row_id"], ids.row_id([pk], {}))
+    return judge(result, copies, need)
+
+
+def judge(result: Audit, copies: dict[tuple[str, int], int], need: dict[tuple[str, int], int]) -> Audit:
+    """Count extra copies, then what is missing (lost) or older than required (stale)."""
     result.duplicates += sum(n - 1 for n in copies.values() if n > 1)
     for key, version in sorted(need.items()):
         held = result.held.get(key)
@@ -227,6 +232,26 @@ def audit(ds: dict[str, Any], need: dict[tuple[str, int], int]) -> Audit:
         elif held < version:
             result.stale.append(key)
     return result
+
+
+def replay_after(
+    plan: Plan, vouched: dict[str, int], streams: Iterable[str] = STREAMS
+) -> list[dict[str, Any]]:
+    """What the source sends after a restart: per stream, the messages after its last emitted state."""
+    names = list(streams)
+    out = []
+    for position, (message, meaning) in enumerate(zip(plan.messages, plan.meaning, strict=True)):
+        if meaning[0] == "record":
+            if position > vouched.get(meaning[1], -1):
+                out.append(message)
+        elif position > min(vouched.get(s, -1) for s in names):
+            out.append(message)
+    return out
+
+
+def preflight_count(emulator: Any) -> int:
+    """How many data source listings (the connector's preflight) the emulator has answered."""
+    return sum(emulator.counters()["routes"].get("GET data_sources", {}).values())
 
 
 # -- a live connector process --------------------------------------------------------------------------
@@ -383,12 +408,6 @@ def feed_then_kill(live: LiveSync, messages: list[dict[str, Any]], rng: random.R
     return result
 
 
-def preflights(emulator_counters: Callable[[], dict[str, Any]]) -> int:
-    """How many data source listings (the connector's preflight) the emulator has answered: a connector
-    is ready for input once it went up by one."""
-    return sum(emulator_counters()["routes"].get("GET data_sources", {}).values())
-
-
 class StateChecker:
     """on_state for LiveSync: when a STATE is read, the store must already hold every record it covers."""
 
@@ -399,7 +418,9 @@ class StateChecker:
         data_source_id: str,
         *,
         strict_versions: bool = True,
+        auditor: Callable[[dict[str, Any], dict[tuple[str, int], int]], Audit] | None = None,
     ) -> None:
+        self.auditor = auditor or audit  # composed streams audit their documents their own way
         self.plan = plan
         self.dump = dump
         self.data_source_id = data_source_id
@@ -413,7 +434,7 @@ class StateChecker:
         for stream, position in covered.items():
             self.vouched[stream] = max(self.vouched.get(stream, -1), position)
         need = self.plan.required(covered)
-        found = audit(data_source(self.dump(), self.data_source_id), need)
+        found = self.auditor(data_source(self.dump(), self.data_source_id), need)
         self.checked += 1
         self.stale_seen.update(found.stale)
         assert not found.lost and (not found.stale or not self.strict_versions), (

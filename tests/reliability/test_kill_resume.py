@@ -13,13 +13,11 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from dust_emulator.testing import EmulatorProcess, wait_until
 from tests.reliability.support import (
-    STREAMS,
     LiveSync,
     Plan,
     StateChecker,
@@ -28,8 +26,9 @@ from tests.reliability.support import (
     data_source,
     feed_then_kill,
     make_plan,
-    preflights,
+    preflight_count,
     record_result,
+    replay_after,
     write_inputs,
 )
 
@@ -40,18 +39,6 @@ SEEDS = range(20)
 def emu() -> Iterator[EmulatorProcess]:
     with EmulatorProcess(rate_limit=0, latency_ms=3, latency_jitter_ms=4, seed=7) as emulator:
         yield emulator
-
-
-def _replay(plan: Plan, vouched: dict[str, int]) -> list[dict[str, Any]]:
-    """What the source sends after a restart: per stream, the messages after its last emitted state."""
-    out = []
-    for position, (message, meaning) in enumerate(zip(plan.messages, plan.meaning, strict=True)):
-        if meaning[0] == "record":
-            if position > vouched.get(meaning[1], -1):
-                out.append(message)
-        elif position > min(vouched.get(s, -1) for s in STREAMS):
-            out.append(message)
-    return out
 
 
 @pytest.mark.timeout(60)
@@ -78,11 +65,11 @@ def test_kill_at_a_random_point_and_resume(tmp_path: Path, emu: EmulatorProcess,
     started = time.monotonic()
     for _ in range(rng.choice([1, 1, 2])):
         checker = StateChecker(plan, emu.dump, data_source_id)
-        ready = preflights(emu.counters)
+        preflights = preflight_count(emu)
         live = LiveSync(config, cat, on_state=checker)
-        replay = _replay(plan, vouched)
+        replay = replay_after(plan, vouched)
         # feed as a source would, from the moment the connector is ready (else the pipe holds it all at once)
-        assert wait_until(lambda n=ready: preflights(emu.counters) > n, timeout_s=10)
+        assert wait_until(lambda n=preflights: preflight_count(emu) > n, timeout_s=10)
         # the source gets as far as a random record (never the last): the rest is certainly left to replay
         last_record = max(i for i, m in enumerate(replay) if m["type"] == "RECORD")
         cut = rng.randint(min(len(replay) // 5, last_record), last_record)
@@ -92,11 +79,11 @@ def test_kill_at_a_random_point_and_resume(tmp_path: Path, emu: EmulatorProcess,
         for stream, position in checker.vouched.items():
             vouched[stream] = max(vouched.get(stream, -1), position)
         if after_first_kill is None:
-            after_first_kill = sum(1 for m in _replay(plan, vouched) if m["type"] == "RECORD")
+            after_first_kill = sum(1 for m in replay_after(plan, vouched) if m["type"] == "RECORD")
 
     checker = StateChecker(plan, emu.dump, data_source_id)
     live = LiveSync(config, cat, on_state=checker)
-    replayed = _replay(plan, vouched)
+    replayed = replay_after(plan, vouched)
     live.send(replayed)
     result = live.finish(timeout=40)
     assert not live.errors, live.errors[0]

@@ -36,7 +36,7 @@ from tests.reliability.support import (
     connector_config,
     data_source,
     feed_then_kill,
-    preflights,
+    preflight_count,
     record_result,
     state_seq,
 )
@@ -230,12 +230,12 @@ def test_kill_during_a_new_generation_of_unchanged_documents_and_resume(
     sent_changed = 0  # records of changed or new keys sent, over every attempt: the most upserts allowed
     for _ in range(rng.choice([1, 2, 2, 3])):
         checker = LedgerStateChecker(plan, world.unchanged, emu.dump, data_source_id)
-        ready = preflights(emu.counters)
+        ready = preflight_count(emu)
         live = LiveSync(config, cat, on_state=checker)
         replay = plan.messages if mode == "overwrite" else _resume_after(plan, vouched)
         if not replay:
             break
-        assert wait_until(lambda n=ready: preflights(emu.counters) > n, timeout_s=10)
+        assert wait_until(lambda n=ready: preflight_count(emu) > n, timeout_s=10)
         if rng.random() < 0.25:  # everything sent: the kill may land during a clean-up
             cut = len(replay)
         else:

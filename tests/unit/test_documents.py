@@ -260,7 +260,8 @@ def test_rendering_is_deterministic() -> None:
 @pytest.mark.parametrize(
     ("data", "settings", "title"),
     [
-        ({"id": 1, "title": "T", "name": "N"}, {}, "T"),
+        ({"id": 1, "title": "Mr.", "name": "Ada Lovelace"}, {}, "Ada Lovelace"),  # an honorific is no title
+        ({"id": 1, "title": "T"}, {}, "T"),
         ({"id": 1, "name": "N", "subject": "S"}, {}, "N"),
         ({"id": 1, "summary": "  multi\n line  "}, {}, "multi line"),
         ({"id": 1, "title": "", "name": None, "subject": "S"}, {}, "S"),
@@ -269,6 +270,11 @@ def test_rendering_is_deterministic() -> None:
         ({"id": 1, "headline": None, "name": "N"}, {"title_field": "headline"}, "N"),
         ({"id": 4521, "title": {"not": "a string"}}, {}, "tickets 4521"),
         ({"id": 4521}, {}, "tickets 4521"),
+        (
+            {"id": 106, "user_id": 7, "product_id": 42, "created_at": "2024-05-01T10:00:00Z", "flag": True},
+            {},
+            "tickets 106: user_id 7, product_id 42, 2024-05-01",
+        ),
     ],
 )
 def test_title_fallbacks(data: dict[str, Any], settings: dict[str, Any], title: str) -> None:
