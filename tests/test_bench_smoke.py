@@ -20,7 +20,7 @@ def test_quick_bench_produces_the_table() -> None:
     assert text.splitlines()[0] == HEADER
     assert len(text.splitlines()) == 2 + len(rows)
     compared = [row for row in rows if row.baseline_value > 0]  # 4a compares with `cat`, a bound
-    assert len(compared) == 5
+    assert len(compared) == 6
     assert all(row.ours_value > 0 for row in compared)
     landed = re.search(r"\((\d+)/(\d+) landed\)", rows[0].ours)
     assert landed is not None and landed.group(1) == landed.group(2)  # every record of the rate-limited run
