@@ -54,7 +54,7 @@ from destination_dust.table_names import TableName
 from destination_dust.table_names import (
     table_id_for as table_id_for,
 )  # re-exported: tests and tools import it here
-from destination_dust.typed_rows import TypedField, TypedRows, typeable
+from destination_dust.typed_rows import TypedField, TypedRows, nameable, typeable
 
 MAX_COLUMNS = 512  # Dust core's MAX_TABLE_COLUMNS
 EXTRA_COLUMN = "_airbyte_extra"
@@ -341,7 +341,9 @@ class TableMapper:
         for shape in self._plans:
             for field, kind in zip(*_split(shape), strict=True):
                 seen.setdefault(field, set()).add(kind)
-        if self._key_field not in seen or not all(typeable(frozenset(types)) for types in seen.values()):
+        if self._key_field not in seen or not all(
+            typeable(frozenset(types)) and nameable(field) for field, types in seen.items()
+        ):
             return None
         fields = []
         for field, types in seen.items():

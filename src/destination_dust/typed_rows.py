@@ -184,3 +184,8 @@ def _union(types: frozenset[type]) -> Any:
 def typeable(types: frozenset[type]) -> bool:
     """Can a struct field hold these types (the JSON ones)?"""
     return all(kind in _FIELD_TYPES for kind in types)
+
+
+def nameable(field: str) -> bool:
+    """Can msgspec decode a field of this name? It refuses backslashes, quotes and control characters."""
+    return not any(char in '\\"' or char < " " for char in field)

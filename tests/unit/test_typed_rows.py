@@ -156,6 +156,14 @@ def test_records_of_a_known_shape_take_the_fast_path_and_give_the_same_bytes(
     }
 
 
+@pytest.mark.parametrize("field", ["\u001b", 'say "hi"', "back\\slash"])
+def test_a_field_name_msgspec_cannot_decode_keeps_the_dict_path(field: str) -> None:
+    lines = [_line({"id": i, field: f"x{i}"}) for i in range(5)]
+    fast, slow = _same_sync(lines)
+    assert fast.bodies == slow.bodies
+    assert [row["value"]["id"] for row in orjson.loads(fast.bodies[0])["rows"]] == list(range(5))
+
+
 def test_a_new_field_or_type_goes_the_dict_path_once_then_the_struct_takes_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
