@@ -203,7 +203,9 @@ def test_retry_false_fails_on_the_first_retryable_error(fake_time: FakeTime) -> 
     assert len(script.requests) == 1
 
 
-def test_a_429_waits_for_our_window_and_lowers_the_allowance(fake_time: FakeTime) -> None:
+def test_a_429_is_retried_as_the_limiters_probe_and_its_acceptance_recovers_the_allowance(
+    fake_time: FakeTime,
+) -> None:
     limiter = SlidingWindowLimiter(10, 60.0, clock=lambda: fake_time.now, sleep=fake_time.sleep)
     answers: list[httpx.Response | Exception] = [httpx.Response(200, json={})] * 3
     answers += [_error(429, "rate_limit_error"), httpx.Response(200, json={})]
@@ -211,11 +213,11 @@ def test_a_429_waits_for_our_window_and_lowers_the_allowance(fake_time: FakeTime
     client = _client(script, fake_time, limiter=limiter)
     for i in range(4):
         client.upsert_document(f"d{i}", DOC)
-    assert limiter.rejections == 1
-    assert limiter.allowed == pytest.approx(3.0 + 0.25)  # fitted to the 3 we held, then one success back
-    # the wait after the 429 reached the end of our window (our first answer, at t=0, leaves at t=60)
-    assert fake_time.now >= 60.0
-    assert client.counters["rate_limited"] == 1
+    assert limiter.rejections == 1 and limiter.probes == 1
+    assert not limiter.blocked and limiter.allowed == 10  # the probe was accepted: the full allowance
+    # the only wait was the limiter's probe interval (no backoff on top, not our window's end at t=60)
+    assert fake_time.sleeps == [pytest.approx(limiter.probe_interval)]
+    assert client.counters["rate_limited"] == 1 and client.counters["retries"] == 1
 
 
 def test_only_document_upserts_take_limiter_slots(fake_time: FakeTime) -> None:
