@@ -134,8 +134,8 @@ def _classify(answer: DustAnswer, what: str) -> DestinationError:
     return DustRequestError(detail, status=status, error_type=kind)
 
 
-def _limiter_for(per_minute: int, sleep: Callable[[float], object]) -> SlidingWindowLimiter:
-    """Our copy of Dust's window; its sleeps end early when the sync is cancelled."""
+def _limiter_for(per_minute: int, cancelled: threading.Event) -> SlidingWindowLimiter:
+    """Our copy of Dust's window; a wait in it ends with Cancelled as soon as the sync is cancelled."""
     try:
         window = float(os.environ.get(WINDOW_ENV) or 60.0)
     except ValueError:
@@ -145,7 +145,8 @@ def _limiter_for(per_minute: int, sleep: Callable[[float], object]) -> SlidingWi
         return SlidingWindowLimiter(0)
 
     def interruptible(seconds: float) -> None:
-        sleep(seconds)
+        if cancelled.wait(seconds):
+            raise Cancelled("the sync is stopping after an earlier failure")
 
     return SlidingWindowLimiter(max(1, round(per_minute * window / 60.0)), window, sleep=interruptible)
 
@@ -187,7 +188,7 @@ class DustClient:
             }
         )
         self.cancelled = threading.Event()
-        self.limiter = limiter or _limiter_for(config.document_upserts_per_minute, self.cancelled.wait)
+        self.limiter = limiter or _limiter_for(config.document_upserts_per_minute, self.cancelled)
         self._sleep = sleep if sleep is not None else self._interruptible_sleep
         self._lock = threading.Lock()
         self.counters: dict[str, int] = {"requests": 0, "retries": 0, "rate_limited": 0}

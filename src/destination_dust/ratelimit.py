@@ -18,14 +18,19 @@ so another client of the workspace is spending the budget. The sharing policy:
 - beyond that allowance, one *probe* at a time, at most one per `window / PROBES_PER_WINDOW` (5 s), asks
   whether budget is free again. A refused request costs Dust's budget nothing, so this is how we find out
   at once when the other client's burst ends, instead of waiting for our own oldest send to leave;
-- an accepted probe means the budget is free again (*recovered*): the full allowance at once;
-- at most `REJECTIONS_PER_WINDOW` 429s in any window: at that cap probes pause until older 429s leave it.
+- an accepted probe means the budget is free again (*recovering*): the allowance beyond what we hold doubles
+  every round trip (each success lets two more go), so it is whole again within a few round trips (7 for
+  120), while a probe that only caught a slot a steady client was about to refill costs one more 429, not
+  one per request in flight;
+- no probe while `REJECTIONS_PER_WINDOW` 429s are in the last window: the probes pause until older 429s
+  leave it (the sends already in flight when Dust starts refusing add theirs).
 
 The share setting is the limit itself (`document_upserts_per_minute`): we never hold more than it in the
 window, probes included, so a limit below Dust's 120 leaves the rest to the other clients whatever they do.
 
 The thread that takes a slot reports its outcome (that is how a probe's answer is recognised). The clock and
-the sleep are injected so the unit tests run on a fake clock.
+the sleep are injected so the unit tests run on a fake clock; the sleep may raise to abandon a wait (no slot
+is held while it sleeps).
 """
 
 from __future__ import annotations
@@ -170,7 +175,9 @@ class SlidingWindowLimiter:
             self._done.append(self._clock())
             if self._release():  # the probe was accepted: the budget is free again
                 self.blocked = False
-                self.allowed = self.limit
+                self.allowed = min(self.limit, self._held() + 1)
+            elif not self.blocked and self.allowed < self.limit:  # recovering: double every round trip
+                self.allowed = min(self.limit, self.allowed + 2)
 
     def on_unknown(self) -> None:
         """No answer (timeout, reset): Dust may have counted the send, so we count it too."""

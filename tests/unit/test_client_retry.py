@@ -203,7 +203,7 @@ def test_retry_false_fails_on_the_first_retryable_error(fake_time: FakeTime) -> 
     assert len(script.requests) == 1
 
 
-def test_a_429_is_retried_as_the_limiters_probe_and_its_acceptance_recovers_the_allowance(
+def test_a_429_is_retried_as_the_limiters_probe_and_its_acceptance_ends_the_block(
     fake_time: FakeTime,
 ) -> None:
     limiter = SlidingWindowLimiter(10, 60.0, clock=lambda: fake_time.now, sleep=fake_time.sleep)
@@ -214,7 +214,7 @@ def test_a_429_is_retried_as_the_limiters_probe_and_its_acceptance_recovers_the_
     for i in range(4):
         client.upsert_document(f"d{i}", DOC)
     assert limiter.rejections == 1 and limiter.probes == 1
-    assert not limiter.blocked and limiter.allowed == 10  # the probe was accepted: the full allowance
+    assert not limiter.blocked and limiter.allowed == 5  # the probe was accepted: recovering from 4 + 1
     # the only wait was the limiter's probe interval (no backoff on top, not our window's end at t=60)
     assert fake_time.sleeps == [pytest.approx(limiter.probe_interval)]
     assert client.counters["rate_limited"] == 1 and client.counters["retries"] == 1
@@ -276,6 +276,31 @@ def test_the_default_sleep_wakes_up_on_cancel() -> None:
     thread.join(timeout=30)  # the backoff could be up to 30 s per attempt and 3600 s in all
     assert not thread.is_alive()
     assert errors and isinstance(errors[0], Cancelled)
+
+
+def test_cancel_ends_a_wait_in_the_rate_limiter_at_once() -> None:
+    """A sync that failed elsewhere does not wait (nor spin) until the window frees: the limiter's wait
+    raises Cancelled and holds no slot."""
+    config = replace(CONFIG, document_upserts_per_minute=1)  # one upsert per 60 s window
+    client = DustClient(config, httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200))))
+    client.upsert_document("a", DOC)
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            client.upsert_document("b", DOC)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=0.3)
+    assert thread.is_alive()  # waiting for the window
+    client.cancel()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert errors and isinstance(errors[0], Cancelled)
+    assert client.limiter.in_window() == 1
 
 
 def test_requests_carry_the_key_and_percent_encoded_ids(fake_time: FakeTime) -> None:

@@ -96,18 +96,36 @@ def test_probing_the_send_after_a_429_is_a_probe_one_interval_later_not_at_our_o
     assert limiter.probes == 1
 
 
-def test_recovered_an_accepted_probe_gives_back_the_full_allowance_at_once() -> None:
-    limiter, clock = _limiter(10, 60.0)
+def test_recovered_an_accepted_probe_doubles_the_allowance_every_round_trip_up_to_the_limit() -> None:
+    limiter, clock = _limiter(40, 60.0)
     _send_then_refuse(limiter, clock, 4)
     limiter.acquire()  # the probe
     limiter.on_success()
     assert not limiter.blocked
-    assert limiter.allowed == 10
-    waited_at = clock.now
-    for _ in range(5):  # 4 + the probe held: the 5 slots left go without waiting, not one per success
-        assert limiter.acquire() == 0.0
-        limiter.on_success()
-    assert clock.now == waited_at and limiter.in_window() == 10
+    assert limiter.allowed == 6  # the 5 we hold and one more
+    rounds = []
+    while limiter.in_window() < 40:  # round trips: everything the allowance lets go at once, then answers
+        sends = limiter.allowed - limiter.in_window()
+        for _ in range(sends):
+            assert limiter.acquire() == 0.0
+        for _ in range(sends):
+            limiter.on_success()
+        rounds.append(sends)
+    assert rounds == [1, 2, 4, 8, 16, 4]  # doubling, then what is left of the limit
+    assert limiter.allowed == 40 and clock.now == 1004 + limiter.probe_interval
+
+
+def test_recovering_a_429_blocks_again_keeping_what_we_gained() -> None:
+    limiter, clock = _limiter(40, 60.0)
+    _send_then_refuse(limiter, clock, 4)
+    limiter.acquire()
+    limiter.on_success()  # the probe: 5 held, 6 allowed
+    limiter.acquire()
+    limiter.on_success()  # 6 held, 8 allowed
+    limiter.acquire()
+    limiter.on_rejected()  # a steady client refilled the slot: only one more 429
+    assert limiter.blocked and limiter.allowed == 6
+    assert limiter.acquire() == pytest.approx(limiter.probe_interval)
 
 
 def test_probing_a_refused_probe_waits_one_more_interval_and_keeps_us_blocked() -> None:
