@@ -79,21 +79,25 @@ def table(rows: list[SharingRow]) -> str:
     return "\n".join([HEADER, "|---|---|---|---|---|---|---|---|", *(r.line() for r in rows)])
 
 
-def ideal_seconds(documents: int, start: float, competitor: list[float], limit: int, window: float) -> float:
+def ideal_seconds(
+    documents: int, start: float, competitor: list[float], limit: int, window: float, share: int | None = None
+) -> float:
     """When a client that knows Dust's window finishes `documents` upserts begun at `start`: it sends as many
-    as fit whenever the window has room, but never takes a slot one of the competitor's accepted sends
-    needed (they stay where they were). A send at t counts in every window (u - window, u] with u in
-    [t, t + window), so it must fit at t and at each later competitor send within the window."""
+    as fit whenever the window has room (and it holds fewer than its `share`), but never takes a slot one of
+    the competitor's accepted sends needed (they stay where they were). A send at t counts in every window
+    (u - window, u] with u in [t, t + window), so it must fit at t and at each later competitor send within
+    the window."""
     others = sorted(competitor)
     ours: list[float] = []
 
-    def count(u: float) -> int:
-        return sum(bisect.bisect_right(xs, u) - bisect.bisect_right(xs, u - window) for xs in (others, ours))
+    def count(xs: list[float], u: float) -> int:
+        return bisect.bisect_right(xs, u) - bisect.bisect_right(xs, u - window)
 
     t = start
     while True:
         later = others[bisect.bisect_right(others, t) : bisect.bisect_left(others, t + window)]
-        room = min(limit - count(u) for u in (t, *later))
+        room = min(limit - count(others, u) - count(ours, u) for u in (t, *later))
+        room = min(room, (share or limit) - count(ours, t))
         if room > 0:
             ours.extend([t] * min(room, documents - len(ours)))
             if len(ours) == documents:
@@ -136,9 +140,11 @@ def _scenario(
     competitor: list[str] | None,
     lead: float,
     max_ratio: float,
+    share: int | None = None,
 ) -> SharingRow:
     """One sync of `documents` while `competitor` (bench.competitor's arguments) runs; it starts `lead`
-    seconds before us (a burst is sent whole first, and we start `lead` after its first accepted send)."""
+    seconds before us (a burst is sent whole first, and we start `lead` after its first accepted send).
+    `share`: our document_upserts_per_minute in the scaled window (default: the whole limit)."""
     data = harness.generate(work.path / f"sharing-{documents}.jsonl", documents)
     with harness.start_emulator(rate_limit=limit, rate_window=window) as emu:
         process = _competitor(work, emu.config, competitor) if competitor else None
@@ -149,7 +155,8 @@ def _scenario(
             time.sleep(max(0.0, outcome["accepted"][0] + lead - time.monotonic()))
         else:
             time.sleep(lead)
-        config = harness.connector_config(emu, document_upserts_per_minute=round(limit * 60 / window))
+        per_minute = round((share or limit) * 60 / window)
+        config = harness.connector_config(emu, document_upserts_per_minute=per_minute)
         start = time.monotonic()
         ours = harness.run_connector(work, config, env=harness.window_env(window), stdin_file=data)
         if process is not None:
@@ -162,7 +169,7 @@ def _scenario(
     return SharingRow(
         name,
         ours.seconds,
-        ideal_seconds(documents, start, accepted, limit, window),
+        ideal_seconds(documents, start, accepted, limit, window, share),
         n429,
         window,
         len(accepted),
@@ -181,28 +188,29 @@ def run(work: Workdir, quick: bool) -> list[SharingRow]:
     limit, window, documents = (20, 2.0, 60) if quick else (120, 12.0, 360)
     scale = window / 60  # Dust's seconds to the scaled window's
     tick = 1.0 * scale  # the steady competitor's 1 document per second: half the budget
-    cases: list[tuple[str, list[str] | None, float, float]] = [
-        ("alone", None, 0.0, 1.05),
+    polite, persistent = ["polite", str(tick)], ["persistent", str(tick), str(0.2 * scale)]
+    half = limit // 2
+    # (name, the competitor's arguments, its lead, the ratio to meet, our share of the window)
+    cases: list[tuple[str, list[str] | None, float, float, int | None]] = [
+        ("alone", None, 0.0, 1.05, None),
         (
             f"another client sent a burst of {limit * 5 // 6} just before us, then stopped",
             ["burst", str(limit * 5 // 6)],
             10 * scale,
             1.1,
+            None,
         ),
     ]
     if not quick:
         cases += [
+            ("another client sends 1/s throughout, retries at its next tick", polite, window, 1.1, None),
+            ("another client sends 1/s throughout, retries every 0.2 s", persistent, window, 1.1, None),
             (
-                "another client sends 1/s throughout, retries at its next tick",
-                ["polite", str(tick)],
+                "the same polite client, our share set to half (document_upserts_per_minute 60)",
+                polite,
                 window,
                 1.1,
-            ),
-            (
-                "another client sends 1/s throughout, retries every 0.2 s",
-                ["persistent", str(tick), str(0.2 * scale)],
-                window,
-                1.1,
+                half,
             ),
         ]
     prefix = f"{documents} documents, {limit} per {window:g}s"
@@ -216,6 +224,7 @@ def run(work: Workdir, quick: bool) -> list[SharingRow]:
             competitor=competitor,
             lead=lead,
             max_ratio=max_ratio,
+            share=share,
         )
-        for name, competitor, lead, max_ratio in cases
+        for name, competitor, lead, max_ratio, share in cases
     ]

@@ -58,5 +58,7 @@ def test_the_ideal_leaves_the_competitors_accepted_sends_where_they_were() -> No
     assert sharing.ideal_seconds(360, 0.0, [-10.0] * 100, 120, 60.0) == 170.0
     # one send per second throughout: half the budget is ours, 60 per minute
     assert sharing.ideal_seconds(360, 0.0, [float(t) for t in range(-60, 400)], 120, 60.0) == 300.0
+    # our share set to half: 60 per minute even when the window has room for more
+    assert sharing.ideal_seconds(360, 0.0, [], 120, 60.0, share=60) == 300.0
     # a send the competitor got later in the window keeps its slot: 119 now, not 120
     assert sharing.ideal_seconds(120, 0.0, [30.0], 120, 60.0) == 60.0
