@@ -22,6 +22,11 @@ so another client of the workspace is spending the budget. The sharing policy:
   every round trip (each success lets two more go), so it is whole again within a few round trips (7 for
   120), while a probe that only caught a slot a steady client was about to refill costs one more 429, not
   one per request in flight;
+- when only the probe got through (the next send is refused), it took a stray slot: most likely the slack
+  a steady client needs (its send a window later may arrive a few ms before its own old one leaves Dust's
+  window, and only a free slot absorbs that). We hand a slot back (the next of ours to leave the window is
+  not refilled) and probe half as often, down to once per window, until a recovery gets further than the
+  probe: probing does not take a steady client's share slot by slot over a long sync;
 - no probe while `REJECTIONS_PER_WINDOW` 429s are in the last window: the probes pause until older 429s
   leave it (the sends already in flight when Dust starts refusing add theirs).
 
@@ -69,6 +74,9 @@ class SlidingWindowLimiter:
         self._done: deque[float] = deque()  # answer times of the sends still in the window, oldest first
         self._pending = 0  # slots held by sends in flight
         self._prober: int | None = None  # the thread whose send in flight is the probe
+        self._recovered = 0  # sends accepted since the last accepted probe, while recovering
+        self._share = limit  # the allowance we had when the last accepted probe left
+        self._spacing = 1  # probe interval multiplier: doubles after each stray probe, up to one per window
         self._next_probe_at = 0.0
         self._rejected_at: deque[float] = deque()  # times of the 429s in the last window
         self._changed = threading.Condition()
@@ -175,9 +183,14 @@ class SlidingWindowLimiter:
             self._done.append(self._clock())
             if self._release():  # the probe was accepted: the budget is free again
                 self.blocked = False
+                self._share = self.allowed
                 self.allowed = min(self.limit, self._held() + 1)
+                self._recovered = 1
             elif not self.blocked and self.allowed < self.limit:  # recovering: double every round trip
                 self.allowed = min(self.limit, self.allowed + 2)
+                self._recovered += 1
+                if self.allowed == self.limit:
+                    self._spacing = 1
 
     def on_unknown(self) -> None:
         """No answer (timeout, reset): Dust may have counted the send, so we count it too."""
@@ -200,7 +213,16 @@ class SlidingWindowLimiter:
             self._expire(now)
             self._rejected_at.append(now)
             was_probe = self._release()
+            # only the probe got through: it took one stray slot, likely the slack a steady client needs; we
+            # hand one back (our next slot to free is not refilled) and probe half as often
+            stray = not self.blocked and self._recovered == 1
+            if stray:
+                self._spacing = min(PROBES_PER_WINDOW, self._spacing * 2)
+            elif not self.blocked and self._recovered > 1:  # a real recovery, then a full window again
+                self._spacing = 1
             if was_probe or not self.blocked:
-                self._next_probe_at = now + self.probe_interval
+                self._next_probe_at = now + self.probe_interval * self._spacing
             self.blocked = True
-            self.allowed = min(self.allowed, self._held())
+            self._recovered = 0
+            held = self._held()
+            self.allowed = max(0, min(self._share, held - 1)) if stray else min(self.allowed, held)

@@ -156,6 +156,38 @@ def test_blocked_our_own_freed_slots_are_refilled_and_their_success_is_not_a_rec
     assert limiter.blocked and limiter.allowed == 4
 
 
+def test_probing_a_stray_probe_hands_its_slot_back_and_halves_the_probe_rate() -> None:
+    """A probe accepted and its follow-up refused took a steady client's slack: we keep our share (none
+    here), not the slot, and probe half as often each time, down to once per window."""
+    limiter, clock = _limiter(40, 60.0)
+    _send_then_refuse(limiter, clock, 0)  # refused at once: another client holds the whole window
+    waits = []
+    for _ in range(6):
+        waits.append(limiter.acquire())  # the probe
+        limiter.on_success()
+        assert limiter.acquire() == 0.0  # its follow-up goes at once
+        limiter.on_rejected()
+        assert limiter.blocked and limiter.allowed == 0
+    p = limiter.probe_interval
+    assert waits == pytest.approx([p, 2 * p, 4 * p, 8 * p, 12 * p, 12 * p])
+
+
+def test_probing_a_recovery_that_gets_further_than_the_probe_restores_the_probe_rate() -> None:
+    limiter, clock = _limiter(40, 60.0)
+    _send_then_refuse(limiter, clock, 4)
+    limiter.acquire()
+    limiter.on_success()
+    limiter.acquire()
+    limiter.on_rejected()  # a stray: the next probe waits two intervals
+    assert limiter.acquire() == pytest.approx(2 * limiter.probe_interval)
+    limiter.on_success()
+    limiter.acquire()
+    limiter.on_success()  # this time the follow-up got through too: a real recovery
+    limiter.acquire()
+    limiter.on_rejected()
+    assert limiter.acquire() == pytest.approx(limiter.probe_interval)
+
+
 def test_probing_only_one_probe_is_in_flight_and_its_answer_wakes_the_waiters() -> None:
     limiter, clock = _limiter(10, 60.0)
     _send_then_refuse(limiter, clock, 4)
