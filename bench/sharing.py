@@ -38,6 +38,7 @@ class SharingRow:
     competitor_accepted: int  # in all
     competitor_during: int  # while we ran
     competitor_refused: int
+    competitor_asked: float  # sends its schedule wanted while we ran (0: it had stopped)
     ours_accepted: int
     landed: int
     documents: int
@@ -64,9 +65,11 @@ class SharingRow:
 
     def line(self) -> str:
         during = self.competitor_during
+        asked = self.competitor_asked
         share = (
-            f"{during} while we ran ({during / (during + self.ours_accepted):.0%} of the accepted sends); "
-            f"{self.competitor_accepted} in all, {self.competitor_refused} refused"
+            f"{during} while we ran ({during / (during + self.ours_accepted):.0%} of the accepted sends"
+            + (f"; {during / asked:.0%} of the {asked:.0f} its schedule asked for" if asked else "")
+            + f"); {self.competitor_accepted} in all, {self.competitor_refused} refused"
         )
         return (
             f"| {self.scenario} | {self.wall:.1f}s ({self.landed}/{self.documents} landed) | {self.ideal:.1f}s | "
@@ -166,6 +169,7 @@ def _scenario(
         n429 = harness.status_count(emu, 429) - outcome["refused"]
         ours_accepted = harness.document_posts(emu) - len(accepted)
     during = sum(1 for t in accepted if start <= t <= start + ours.seconds)
+    asked = ours.seconds / float(competitor[1]) if competitor and competitor[0] != "burst" else 0.0
     return SharingRow(
         name,
         ours.seconds,
@@ -175,6 +179,7 @@ def _scenario(
         len(accepted),
         during,
         outcome["refused"],
+        asked,
         ours_accepted,
         landed,
         documents,
