@@ -151,7 +151,7 @@ class SlidingWindowLimiter:
                 if self._done:
                     wakes.append(self._done[0] + self._span)
                 if self._prober is not None or not wakes:
-                    # an answer in flight decides (a probe's recovers us at once): wait to be told
+                    # an answer in flight decides (an accepted probe lets more go at once): wait to be told
                     timeout = min([IDLE_POLL_SECONDS, *(max(0.0, t - now) for t in wakes)])
                     self._changed.wait(timeout)
                     waited += self._clock() - now
@@ -200,11 +200,12 @@ class SlidingWindowLimiter:
             now = self._clock()
             self._done.append(now)
             if self._release():
-                self._next_probe_at = now + self.probe_interval
+                self._next_probe_at = now + self.probe_interval * self._spacing
 
     def on_rejected(self) -> None:
         """A 429: Dust's window is full although ours is not. Free the slot (Dust did not count the send) and
-        block: our allowance becomes what we hold in the window, and the next probe waits one interval."""
+        block: our allowance becomes what we hold in the window (less the stray slot, see the module
+        docstring), and the next probe waits one probe interval (more after stray probes)."""
         with self._changed:
             self.rejections += 1
             if not self.enabled:

@@ -249,6 +249,21 @@ def test_cancel_interrupts_retries(fake_time: FakeTime) -> None:
     assert len(script.requests) == 1
 
 
+def _upsert_in_thread(client: DustClient, document_id: str) -> tuple[threading.Thread, list[BaseException]]:
+    """Upsert on a started thread; what it raised lands in the list."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            client.upsert_document(document_id, DOC)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
 def test_the_default_sleep_wakes_up_on_cancel() -> None:
     """Without an injected sleep, a backoff is an Event wait: cancel() ends it at once."""
     started = threading.Event()
@@ -261,16 +276,7 @@ def test_the_default_sleep_wakes_up_on_cancel() -> None:
     client = DustClient(
         config, httpx.Client(transport=httpx.MockTransport(answers)), limiter=SlidingWindowLimiter(0)
     )
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            client.upsert_document("d", DOC)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, errors = _upsert_in_thread(client, "d")
     assert started.wait(10)
     client.cancel()
     thread.join(timeout=30)  # the backoff could be up to 30 s per attempt and 3600 s in all
@@ -284,16 +290,7 @@ def test_cancel_ends_a_wait_in_the_rate_limiter_at_once() -> None:
     config = replace(CONFIG, document_upserts_per_minute=1)  # one upsert per 60 s window
     client = DustClient(config, httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200))))
     client.upsert_document("a", DOC)
-    errors: list[BaseException] = []
-
-    def second() -> None:
-        try:
-            client.upsert_document("b", DOC)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=second)
-    thread.start()
+    thread, errors = _upsert_in_thread(client, "b")
     thread.join(timeout=0.3)
     assert thread.is_alive()  # waiting for the window
     client.cancel()
