@@ -1,5 +1,5 @@
 """Sharing Dust's document-upsert budget (`python -m bench --only ratelimit`): the connector syncs documents
-at a scaled window while another client PROCESS (bench/competitor.py) spends the same workspace's budget.
+at a scaled window while another client process (bench/competitor.py) spends the same workspace's budget.
 
 Dust's 120 per 60 s becomes LIMIT per WINDOW seconds (the connector is told the window, see
 harness.window_env); the competitor's schedule scales with it (its "1 per second" is one per WINDOW / 60).
@@ -161,9 +161,11 @@ def _scenario(
         per_minute = round((share or limit) * 60 / window)
         config = harness.connector_config(emu, document_upserts_per_minute=per_minute)
         start = time.monotonic()
-        ours = harness.run_connector(work, config, env=harness.window_env(window), stdin_file=data)
-        if process is not None:
-            outcome = _outcome(process)
+        try:
+            ours = harness.run_connector(work, config, env=harness.window_env(window), stdin_file=data)
+        finally:  # the competitor stops even when the sync failed
+            if process is not None:
+                outcome = _outcome(process)
         accepted: list[float] = outcome["accepted"]
         landed = harness.documents_total(emu) - len(accepted)
         n429 = harness.status_count(emu, 429) - outcome["refused"]
