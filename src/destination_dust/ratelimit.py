@@ -22,11 +22,12 @@ so another client of the workspace is spending the budget. The sharing policy:
   every round trip (each success lets two more go), so it is whole again within a few round trips (7 for
   120), while a probe that only caught a slot a steady client was about to refill costs one more 429, not
   one per request in flight;
-- when only the probe got through (the next send is refused), it took a stray slot: most likely the slack
-  a steady client needs (its send a window later may arrive a few ms before its own old one leaves Dust's
-  window, and only a free slot absorbs that). We hand a slot back (the next of ours to leave the window is
-  not refilled) and probe half as often, down to once per window, until a recovery gets further than the
-  probe: probing does not take a steady client's share slot by slot over a long sync;
+- when a recovery is refused before `STRAY_SLOTS` sends got through, the probe found stray slots: most
+  likely the slack a steady client needs (its send a window later may arrive a few ms before its own old
+  one leaves Dust's window, and only a free slot absorbs that). We hand them back (our allowance returns to
+  what it was before the probe, so the next of ours to leave the window are not refilled) and probe half as
+  often, down to once per window, until a recovery gets further: probing does not take a steady client's
+  share slot by slot over a long sync;
 - no probe while `REJECTIONS_PER_WINDOW` 429s are in the last window: the probes pause until older 429s
   leave it (the sends already in flight when Dust starts refusing add theirs).
 
@@ -47,6 +48,7 @@ from collections.abc import Callable
 
 PROBES_PER_WINDOW = 12  # while blocked: one probe per 5 s of Dust's 60 s window
 REJECTIONS_PER_WINDOW = 24  # no probe while this many 429s are in the last window
+STRAY_SLOTS = 4  # a recovery refused before this many sends got through found stray slots, not free budget
 IDLE_POLL_SECONDS = 1.0  # how long a waiter sleeps at most while an answer (a send in flight) decides
 # A send leaves our window this long after the window's end: when Dust records a send at the very moment it
 # leaves and it is answered at once, both windows end at the same instant, and that boundary, computed on two
@@ -214,12 +216,12 @@ class SlidingWindowLimiter:
             self._expire(now)
             self._rejected_at.append(now)
             was_probe = self._release()
-            # only the probe got through: it took one stray slot, likely the slack a steady client needs; we
-            # hand one back (our next slot to free is not refilled) and probe half as often
-            stray = not self.blocked and self._recovered == 1
+            # only a few got through: stray slots, likely the slack a steady client needs; we hand them back
+            # (our next slots to free are not refilled) and probe half as often
+            stray = not self.blocked and 0 < self._recovered < STRAY_SLOTS
             if stray:
                 self._spacing = min(PROBES_PER_WINDOW, self._spacing * 2)
-            elif not self.blocked and self._recovered > 1:  # a real recovery, then a full window again
+            elif not self.blocked and self._recovered:  # a real recovery, then a full window again
                 self._spacing = 1
             if was_probe or not self.blocked:
                 self._next_probe_at = now + self.probe_interval * self._spacing

@@ -13,6 +13,7 @@ from destination_dust.ratelimit import (
     EXPIRY_MARGIN_SECONDS,
     PROBES_PER_WINDOW,
     REJECTIONS_PER_WINDOW,
+    STRAY_SLOTS,
     SlidingWindowLimiter,
 )
 
@@ -115,7 +116,7 @@ def test_recovered_an_accepted_probe_doubles_the_allowance_every_round_trip_up_t
     assert limiter.allowed == 40 and clock.now == 1004 + limiter.probe_interval
 
 
-def test_recovering_a_429_blocks_again_keeping_what_we_gained() -> None:
+def test_recovering_a_429_after_a_few_slots_hands_them_back() -> None:
     limiter, clock = _limiter(40, 60.0)
     _send_then_refuse(limiter, clock, 4)
     limiter.acquire()
@@ -123,9 +124,9 @@ def test_recovering_a_429_blocks_again_keeping_what_we_gained() -> None:
     limiter.acquire()
     limiter.on_success()  # 6 held, 8 allowed
     limiter.acquire()
-    limiter.on_rejected()  # a steady client refilled the slot: only one more 429
-    assert limiter.blocked and limiter.allowed == 6
-    assert limiter.acquire() == pytest.approx(limiter.probe_interval)
+    limiter.on_rejected()  # a steady client's slack, not free budget: one more 429
+    assert limiter.blocked and limiter.allowed == 4  # back to what we had before the probe
+    assert limiter.acquire() == pytest.approx(2 * limiter.probe_interval)
 
 
 def test_probing_a_refused_probe_waits_one_more_interval_and_keeps_us_blocked() -> None:
@@ -172,7 +173,7 @@ def test_probing_a_stray_probe_hands_its_slot_back_and_halves_the_probe_rate() -
     assert waits == pytest.approx([p, 2 * p, 4 * p, 8 * p, 12 * p, 12 * p])
 
 
-def test_probing_a_recovery_that_gets_further_than_the_probe_restores_the_probe_rate() -> None:
+def test_probing_a_recovery_that_gets_further_than_a_few_slots_restores_the_probe_rate() -> None:
     limiter, clock = _limiter(40, 60.0)
     _send_then_refuse(limiter, clock, 4)
     limiter.acquire()
@@ -181,10 +182,13 @@ def test_probing_a_recovery_that_gets_further_than_the_probe_restores_the_probe_
     limiter.on_rejected()  # a stray: the next probe waits two intervals
     assert limiter.acquire() == pytest.approx(2 * limiter.probe_interval)
     limiter.on_success()
-    limiter.acquire()
-    limiter.on_success()  # this time the follow-up got through too: a real recovery
+    for _ in range(STRAY_SLOTS - 1):  # this time the recovery gets further: free budget, not a stray
+        limiter.acquire()
+        limiter.on_success()
+    held = limiter.in_window()
     limiter.acquire()
     limiter.on_rejected()
+    assert limiter.allowed == held  # what it gained is kept
     assert limiter.acquire() == pytest.approx(limiter.probe_interval)
 
 
