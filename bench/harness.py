@@ -201,3 +201,27 @@ def rows_total(emulator: EmulatorProcess) -> int:
 
 def connector_config(emulator: EmulatorProcess, **overrides: Any) -> dict[str, Any]:
     return {**emulator.config, **overrides}
+
+
+def window_env(window: float) -> dict[str, str]:
+    """Tells the connector the emulator's scaled rate window (test-only: production's is 60 s)."""
+    return {WINDOW_ENV: str(window)}
+
+
+def run_connector(
+    work: Workdir,
+    config: dict[str, Any],
+    stream: str = "users",
+    env: dict[str, str] | None = None,
+    catalog_json: dict[str, Any] | None = None,
+    **run: Any,
+) -> ProcessRun:
+    """`destination-dust write` on one stream (append) or the given catalog, measured; raises when the sync
+    fails."""
+    config_path = work.write_json("config.json", config)
+    catalog_path = work.write_json("catalog.json", catalog_json or catalog(stream))
+    command = [*CONNECTOR, "write", "--config", str(config_path), "--catalog", str(catalog_path)]
+    result = run_measured(command, env=env, **run)
+    if result.returncode != 0:
+        raise RuntimeError(f"connector failed: {result.errors() or result.logs()[-3:]}")
+    return result

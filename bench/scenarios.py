@@ -35,33 +35,12 @@ class Row:
     notes: str = ""
 
 
-def _connector(
-    work: Workdir,
-    config: dict[str, Any],
-    stream: str = "users",
-    env: dict[str, str] | None = None,
-    catalog: dict[str, Any] | None = None,
-    **run: Any,
-) -> ProcessRun:
-    config_path = work.write_json("config.json", config)
-    catalog_path = work.write_json("catalog.json", catalog or harness.catalog(stream))
-    command = [*harness.CONNECTOR, "write", "--config", str(config_path), "--catalog", str(catalog_path)]
-    result = harness.run_measured(command, env=env, **run)
-    if result.returncode != 0:
-        raise RuntimeError(f"connector failed: {result.errors() or result.logs()[-3:]}")
-    return result
-
-
 def _naive(work: Workdir, mode: str, config: dict[str, Any], **run: Any) -> dict[str, Any]:
     config_path = work.write_json("naive-config.json", config)
     result = harness.run_measured([PYTHON, "-m", "bench.naive", mode, str(config_path), "users"], **run)
     outcome: dict[str, Any] = orjson.loads(result.stdout.splitlines()[-1])
     outcome["wall"] = result.seconds
     return outcome
-
-
-def _window_env(window: float) -> dict[str, str]:
-    return {harness.WINDOW_ENV: str(window)}
 
 
 # -- 1. documents, rate limit on ----------------------------------------------------------------------------
@@ -75,7 +54,7 @@ def documents_rate_limited(work: Workdir, quick: bool) -> Row:
         baseline = _naive(work, "documents", emu.config, stdin_file=data)
         emu.reset("all")
         config = harness.connector_config(emu, document_upserts_per_minute=round(limit * 60 / window))
-        ours = _connector(work, config, env=_window_env(window), stdin_file=data)
+        ours = harness.run_connector(work, config, env=harness.window_env(window), stdin_file=data)
         landed = harness.documents_total(emu)
         n429 = harness.status_count(emu, 429)
     met = landed == records and ours.seconds <= 1.1 * ideal
@@ -110,7 +89,7 @@ def documents_latency(work: Workdir, quick: bool) -> Row:
         baseline = _naive(work, "documents", emu.config, stdin_file=subset)
         emu.reset("data")
         config = harness.connector_config(emu, document_upserts_per_minute=0)
-        ours = _connector(work, config, stdin_file=data)
+        ours = harness.run_connector(work, config, stdin_file=data)
         landed = harness.documents_total(emu)
         n429 = harness.status_count(emu, 429)
     base_rate = baseline["landed"] / baseline["wall"]
@@ -138,9 +117,9 @@ def documents_resync(work: Workdir, quick: bool) -> Row:
     data = harness.generate(work.path / "docs.jsonl", records)
     with harness.start_emulator(rate_limit=limit, rate_window=window) as emu:
         config = harness.connector_config(emu, document_upserts_per_minute=round(limit * 60 / window))
-        first = _connector(work, config, env=_window_env(window), stdin_file=data)
+        first = harness.run_connector(work, config, env=harness.window_env(window), stdin_file=data)
         first_posts = harness.document_posts(emu)
-        second = _connector(work, config, env=_window_env(window), stdin_file=data)
+        second = harness.run_connector(work, config, env=harness.window_env(window), stdin_file=data)
         second_posts = harness.document_posts(emu) - first_posts
         landed = harness.documents_total(emu)
         n429 = harness.status_count(emu, 429)
@@ -184,12 +163,12 @@ def documents_new_generation(work: Workdir, quick: bool) -> Row:
                 emu.update_settings(rate_limit=0)  # loading generation 1 is not what is measured
             before = harness.document_posts(emu)
             paced = {"document_upserts_per_minute": 0} if label == "setup" else {}
-            runs[label] = _connector(
+            runs[label] = harness.run_connector(
                 work,
                 {**config, "generation_ledger": ledger, **paced},
-                env=_window_env(window),
+                env=harness.window_env(window),
                 stdin_file=data,
-                catalog=_generation_catalog("users", generation),
+                catalog_json=_generation_catalog("users", generation),
             )
             posts[label] = harness.document_posts(emu) - before
             if label == "setup":
@@ -258,7 +237,7 @@ def tables(work: Workdir, quick: bool) -> list[Row]:
     with harness.start_emulator() as emu:
         cat = harness.run_measured(["cat"], source=source)
         config = harness.connector_config(emu, data_format="tables")
-        ours = _connector(work, config, source=source)
+        ours = harness.run_connector(work, config, source=source)
         landed = harness.rows_total(emu)
         n429 = harness.status_count(emu, 429)
     rows.append(
@@ -282,7 +261,7 @@ def tables(work: Workdir, quick: bool) -> list[Row]:
         baseline = _naive(work, "tables", emu.config, stdin_file=data)
     with harness.start_emulator(latency_ms=50) as emu:
         config = harness.connector_config(emu, data_format="tables")
-        ours = _connector(work, config, stdin_file=data)
+        ours = harness.run_connector(work, config, stdin_file=data)
         landed = harness.rows_total(emu)
         n429 = harness.status_count(emu, 429)
     base_rate = baseline["landed"] / baseline["wall"]
@@ -313,7 +292,7 @@ def _memory_run(
     source = [PYTHON, "-m", "bench.gen", "users", str(records), "--text-bytes", str(text_bytes)]
     with harness.start_emulator() as emu:
         config = harness.connector_config(emu, data_format=fmt, document_upserts_per_minute=0)
-        run = _connector(work, config, source=source, sample_every=sample_every)
+        run = harness.run_connector(work, config, source=source, sample_every=sample_every)
         landed = harness.rows_total(emu) if fmt == "tables" else harness.documents_total(emu)
     return run, landed
 
@@ -386,18 +365,6 @@ def _helpdesk_input(path: Path, tickets: int, per_ticket: int, state_every: int 
     return path
 
 
-def _helpdesk_run(
-    work: Workdir, config: dict[str, Any], data: Path, env: dict[str, str] | None
-) -> ProcessRun:
-    config_path = work.write_json("helpdesk-config.json", config)
-    catalog_path = work.write_json("helpdesk-catalog.json", helpdesk.configured_catalog())
-    command = [*harness.CONNECTOR, "write", "--config", str(config_path), "--catalog", str(catalog_path)]
-    result = harness.run_measured(command, env=env, stdin_file=data)
-    if result.returncode != 0:
-        raise RuntimeError(f"connector failed: {result.errors() or result.logs()[-3:]}")
-    return result
-
-
 def _sections(emulator: Any) -> int:
     total = 0
     with emulator.api_client() as api:
@@ -420,7 +387,13 @@ def composed(work: Workdir, quick: bool) -> list[Row]:
         config = harness.connector_config(
             emu, document_upserts_per_minute=round(limit * 60 / window), **settings
         )
-        ours = _helpdesk_run(work, config, data, _window_env(window))
+        ours = harness.run_connector(
+            work,
+            config,
+            env=harness.window_env(window),
+            catalog_json=helpdesk.configured_catalog(),
+            stdin_file=data,
+        )
         upserts = harness.document_posts(emu)
         landed = harness.documents_total(emu)
         sections = _sections(emu)
@@ -428,7 +401,9 @@ def composed(work: Workdir, quick: bool) -> list[Row]:
         states = sum(1 for m in ours.messages if m.get("type") == "STATE")
     with harness.start_emulator() as emu:
         config = harness.connector_config(emu, document_upserts_per_minute=0)
-        flat = _helpdesk_run(work, config, data, None)
+        flat = harness.run_connector(
+            work, config, catalog_json=helpdesk.configured_catalog(), stdin_file=data
+        )
         flat_upserts = harness.document_posts(emu)
         flat_landed = harness.documents_total(emu)
     ideal = upserts / limit * window

@@ -3,12 +3,12 @@ where HTTP statuses become our errors (`classify`).
 
 Retries: timeouts, connection errors, 5xx and 429 are retried with exponential backoff and full jitter until
 the request has kept failing for `retry_deadline_seconds` (counted from its first failure, so waiting for our
-own rate limiter never counts). Dust sends no Retry-After, so a 429 waits for our rate window to free (see
-ratelimit.py). Any other 4xx is final. Every request is idempotent (deterministic document ids, row ids and
+own rate limiter never counts). Dust sends no Retry-After: after a 429 the limiter paces the retry (it probes
+the shared budget, see ratelimit.py). Any other 4xx is final. Every request is idempotent (deterministic document ids, row ids and
 table_id), so a retry after a lost answer is safe.
 
-Why a hand loop rather than tenacity or stamina: the wait after a 429 comes from the limiter's window, not
-from the attempt number; each attempt must take and then give back (or time) a limiter slot, which a
+Why a hand loop rather than tenacity or stamina: the wait after a 429 comes from the limiter, not from the
+attempt number; each attempt must take and then give back (or time) a limiter slot, which a
 decorator around the whole call cannot do per attempt; the deadline runs from the first failure, not from
 the first call; and a failed sync must interrupt every sleeping retry at once (`cancel`). Expressing these
 with tenacity's hooks would be longer than the loop, and both libraries would be a new dependency.
@@ -136,8 +136,8 @@ def _classify(answer: DustAnswer, what: str) -> DestinationError:
     return DustRequestError(detail, status=status, error_type=kind)
 
 
-def _limiter_for(per_minute: int, sleep: Callable[[float], object]) -> SlidingWindowLimiter:
-    """Our copy of Dust's window; its sleeps end early when the sync is cancelled."""
+def _limiter_for(per_minute: int, cancelled: threading.Event) -> SlidingWindowLimiter:
+    """Our copy of Dust's window; a wait in it ends with Cancelled as soon as the sync is cancelled."""
     try:
         window = float(os.environ.get(WINDOW_ENV) or 60.0)
     except ValueError:
@@ -147,7 +147,8 @@ def _limiter_for(per_minute: int, sleep: Callable[[float], object]) -> SlidingWi
         return SlidingWindowLimiter(0)
 
     def interruptible(seconds: float) -> None:
-        sleep(seconds)
+        if cancelled.wait(seconds):
+            raise Cancelled("the sync is stopping after an earlier failure")
 
     return SlidingWindowLimiter(max(1, round(per_minute * window / 60.0)), window, sleep=interruptible)
 
@@ -189,7 +190,7 @@ class DustClient:
             }
         )
         self.cancelled = threading.Event()
-        self.limiter = limiter or _limiter_for(config.document_upserts_per_minute, self.cancelled.wait)
+        self.limiter = limiter or _limiter_for(config.document_upserts_per_minute, self.cancelled)
         self._sleep = sleep if sleep is not None else self._interruptible_sleep
         self._lock = threading.Lock()
         self.counters: dict[str, int] = {"requests": 0, "retries": 0, "rate_limited": 0}
@@ -284,10 +285,9 @@ class DustClient:
                 if limiter is not None:
                     limiter.on_success()
                 return response
-            floor = 0.0  # after a 429: how long until our window frees
             if limiter is not None:  # give the slot back before anything can raise
                 if status == 429:
-                    floor = limiter.on_rejected()  # Dust did not count it
+                    limiter.on_rejected()  # Dust did not count it
                 else:
                     limiter.on_unknown()  # Dust may have counted it (5xx happen after its rate check)
             answer = DustAnswer.of(response)
@@ -298,25 +298,25 @@ class DustClient:
             failing_since = failing_since if failing_since is not None else time.monotonic()
             if time.monotonic() - failing_since >= self.config.retry_deadline_seconds:
                 raise _out_of_retries(answer, what, self.config.retry_deadline_seconds)
-            if status == 429:
-                self._wait(self._backoff_delay(attempt, failing_since, f"{what}: 429", floor=floor))
+            if status == 429 and limiter is not None:
+                self._note_retry(attempt, f"{what}: 429", "the limiter paces it")  # acquire waits
+                self._wait(0.0)
             else:
                 self._wait(self._backoff_delay(attempt, failing_since, f"{what}: {status}"))
 
-    def _backoff_delay(self, attempt: int, failing_since: float, why: str, floor: float = 0.0) -> float:
+    def _backoff_delay(self, attempt: int, failing_since: float, why: str) -> float:
         """Exponential backoff with full jitter (BACKOFF_BASE doubling, BACKOFF_CAP at most), never past the
-        deadline. After a 429 with the limiter on, `floor` is the time until our window frees: we wait that
-        plus a little jitter, so the threads that were refused together do not come back together."""
-        self._count("retries")
-        if floor > 0:
-            delay = floor + random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * attempt))
-        else:
-            delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 16)))
+        deadline."""
+        delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 16)))
         left = self.config.retry_deadline_seconds - (time.monotonic() - failing_since)
         delay = min(delay, max(0.0, left))
-        if attempt in (1, 5, 20) or attempt % 50 == 0:
-            logger.info("retrying %s (attempt %d, waiting %.1fs)", why, attempt, delay)
+        self._note_retry(attempt, why, f"waiting {delay:.1f}s")
         return delay
+
+    def _note_retry(self, attempt: int, why: str, how: str) -> None:
+        self._count("retries")
+        if attempt in (1, 5, 20) or attempt % 50 == 0:
+            logger.info("retrying %s (attempt %d, %s)", why, attempt, how)
 
     def _json(self, response: httpx.Response) -> Any:
         if not response.content:

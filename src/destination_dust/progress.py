@@ -3,7 +3,8 @@
 The writer's loop only runs when a message arrives; a rate-bound documents sync can spend many minutes
 after the last record draining its queue, and a slow source can leave stdin idle for as long. A small daemon
 thread therefore logs on a timer: records read, committed, skipped as unchanged, requests in flight, the
-recent and overall commit rate, 429s seen, and an ETA for what is read but not yet committed.
+recent and overall commit rate, 429s seen, whether the upsert budget is spent by other clients of the workspace,
+and an ETA for what is read but not yet committed.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class _Limiter(Protocol):
     def window(self) -> float: ...
     @property
     def waited_seconds(self) -> float: ...
+    @property
+    def blocked(self) -> bool: ...
+    def recent_rejections(self) -> int: ...
 
 
 class _Client(Protocol):
@@ -150,9 +154,17 @@ def describe(now: Snapshot, previous: Snapshot, started: float, limiter: _Limite
     if final or pending <= 0:
         return text
     rate_bound = limiter.limit > 0 and now.limiter_waited > previous.limiter_waited
-    if rate_bound:
+    if limiter.limit > 0 and limiter.blocked:
+        text += f"; {shared_budget_note(limiter)}"
+    elif rate_bound:
         per_minute = limiter.limit * 60.0 / limiter.window
         text += f"; rate-bound at {per_minute:.0f} document upserts/min"
     if recent > 0:
         text += f"; ETA for the {pending} records read and not yet committed: ~{pending / recent:.0f}s"
     return text
+
+
+def shared_budget_note(limiter: _Limiter) -> str:
+    """Says the sync waits on a budget someone else spends (a slow sync, not a stuck one)."""
+    span = "minute" if limiter.window == 60 else f"{limiter.window:g}s"
+    return f"budget used by other clients: waiting, {limiter.recent_rejections()} 429s in the last {span}"

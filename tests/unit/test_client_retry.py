@@ -203,7 +203,9 @@ def test_retry_false_fails_on_the_first_retryable_error(fake_time: FakeTime) -> 
     assert len(script.requests) == 1
 
 
-def test_a_429_waits_for_our_window_and_lowers_the_allowance(fake_time: FakeTime) -> None:
+def test_a_429_is_retried_as_the_limiters_probe_and_its_acceptance_ends_the_block(
+    fake_time: FakeTime,
+) -> None:
     limiter = SlidingWindowLimiter(10, 60.0, clock=lambda: fake_time.now, sleep=fake_time.sleep)
     answers: list[httpx.Response | Exception] = [httpx.Response(200, json={})] * 3
     answers += [_error(429, "rate_limit_error"), httpx.Response(200, json={})]
@@ -211,11 +213,11 @@ def test_a_429_waits_for_our_window_and_lowers_the_allowance(fake_time: FakeTime
     client = _client(script, fake_time, limiter=limiter)
     for i in range(4):
         client.upsert_document(f"d{i}", DOC)
-    assert limiter.rejections == 1
-    assert limiter.allowed == pytest.approx(3.0 + 0.25)  # fitted to the 3 we held, then one success back
-    # the wait after the 429 reached the end of our window (our first answer, at t=0, leaves at t=60)
-    assert fake_time.now >= 60.0
-    assert client.counters["rate_limited"] == 1
+    assert limiter.rejections == 1 and limiter.probes == 1
+    assert not limiter.blocked and limiter.allowed == 5  # the probe was accepted: recovering from 4 + 1
+    # the only wait was the limiter's probe interval (no backoff on top, not our window's end at t=60)
+    assert fake_time.sleeps == [pytest.approx(limiter.probe_interval)]
+    assert client.counters["rate_limited"] == 1 and client.counters["retries"] == 1
 
 
 def test_only_document_upserts_take_limiter_slots(fake_time: FakeTime) -> None:
@@ -247,6 +249,21 @@ def test_cancel_interrupts_retries(fake_time: FakeTime) -> None:
     assert len(script.requests) == 1
 
 
+def _upsert_in_thread(client: DustClient, document_id: str) -> tuple[threading.Thread, list[BaseException]]:
+    """Upsert on a started thread; what it raised lands in the list."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            client.upsert_document(document_id, DOC)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
 def test_the_default_sleep_wakes_up_on_cancel() -> None:
     """Without an injected sleep, a backoff is an Event wait: cancel() ends it at once."""
     started = threading.Event()
@@ -259,21 +276,28 @@ def test_the_default_sleep_wakes_up_on_cancel() -> None:
     client = DustClient(
         config, httpx.Client(transport=httpx.MockTransport(answers)), limiter=SlidingWindowLimiter(0)
     )
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            client.upsert_document("d", DOC)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, errors = _upsert_in_thread(client, "d")
     assert started.wait(10)
     client.cancel()
     thread.join(timeout=30)  # the backoff could be up to 30 s per attempt and 3600 s in all
     assert not thread.is_alive()
     assert errors and isinstance(errors[0], Cancelled)
+
+
+def test_cancel_ends_a_wait_in_the_rate_limiter_at_once() -> None:
+    """A sync that failed elsewhere does not wait (nor spin) until the window frees: the limiter's wait
+    raises Cancelled and holds no slot."""
+    config = replace(CONFIG, document_upserts_per_minute=1)  # one upsert per 60 s window
+    client = DustClient(config, httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200))))
+    client.upsert_document("a", DOC)
+    thread, errors = _upsert_in_thread(client, "b")
+    thread.join(timeout=0.3)
+    assert thread.is_alive()  # waiting for the window
+    client.cancel()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert errors and isinstance(errors[0], Cancelled)
+    assert client.limiter.in_window() == 1
 
 
 def test_requests_carry_the_key_and_percent_encoded_ids(fake_time: FakeTime) -> None:

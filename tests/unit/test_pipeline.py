@@ -260,6 +260,10 @@ class _Limiter:
     limit = 120
     window = 60.0
     waited_seconds = 0.0
+    blocked = False
+
+    def recent_rejections(self) -> int:
+        return 7
 
 
 class _Client:
@@ -287,6 +291,18 @@ def test_progress_lines_carry_the_counts_the_rate_and_an_eta_for_a_rate_bound_sy
     assert lines == [text]
     final = progress.report(final=True)
     assert final.startswith("sync done") and "ETA" not in final
+
+
+def test_progress_says_when_the_budget_is_spent_by_other_clients() -> None:
+    lines: list[str] = []
+    client = _Client()
+    progress = Progress(_Stats(), _Pipe(), _Gate(), client, lines.append, clock=lambda: 30.0)
+    client.limiter.blocked = True
+    text = progress.report()
+    assert "budget used by other clients: waiting, 7 429s in the last minute" in text
+    assert "rate-bound" not in text
+    client.limiter.blocked = False
+    assert "budget used by other clients" not in progress.report()
 
 
 def test_progress_logs_on_a_timer_while_nothing_else_happens() -> None:

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from destination_dust.ratelimit import EXPIRY_MARGIN_SECONDS, RECOVERY_PER_SUCCESS, SlidingWindowLimiter
+from destination_dust.ratelimit import (
+    EXPIRY_MARGIN_SECONDS,
+    PROBES_PER_WINDOW,
+    REJECTIONS_PER_WINDOW,
+    STRAY_SLOTS,
+    SlidingWindowLimiter,
+)
 
 
 class FakeClock:
@@ -63,35 +69,159 @@ def test_unlimited_never_waits_nor_counts() -> None:
     assert not limiter.enabled
 
 
-def test_a_rejection_frees_its_slot_lowers_the_allowance_and_says_when_the_window_frees() -> None:
-    limiter, clock = _limiter(10, 60.0)
-    for _ in range(4):
+def _send_then_refuse(limiter: SlidingWindowLimiter, clock: FakeClock, accepted: int) -> None:
+    """`accepted` sends answered at one-second steps, then a 429 (someone else holds the rest of Dust's window)."""
+    for _ in range(accepted):
         limiter.acquire()
         limiter.on_success()
         clock.now += 1.0
     limiter.acquire()
-    wait = limiter.on_rejected()  # Dust says full: someone else holds the other 6 slots
-    assert limiter.rejections == 1
-    assert limiter.allowed == 4.0  # what we held when Dust refused
-    # our oldest answer (at 1000) leaves at 1060 (and the margin); now is 1004
-    assert wait == pytest.approx(60.0 - 4.0 + EXPIRY_MARGIN_SECONDS)
+    limiter.on_rejected()
+
+
+def test_blocked_a_rejection_frees_its_slot_and_the_allowance_becomes_what_we_hold() -> None:
+    limiter, clock = _limiter(10, 60.0)
+    _send_then_refuse(limiter, clock, 4)
+    assert limiter.blocked
+    assert limiter.rejections == 1 and limiter.recent_rejections() == 1
+    assert limiter.allowed == 4  # what we held when Dust refused
     assert limiter.in_window() == 4  # the refused send is not counted (Dust did not count it)
 
 
-def test_the_allowance_recovers_additively_up_to_the_limit() -> None:
-    limiter, _ = _limiter(8, 60.0)
+def test_probing_the_send_after_a_429_is_a_probe_one_interval_later_not_at_our_oldest_expiry() -> None:
+    limiter, clock = _limiter(10, 60.0)
+    _send_then_refuse(limiter, clock, 4)  # refused at 1004; our oldest send leaves only at 1060
+    assert limiter.probe_interval == 60.0 / PROBES_PER_WINDOW
+    assert limiter.acquire() == pytest.approx(limiter.probe_interval)
+    assert clock.now == pytest.approx(1004 + limiter.probe_interval)
+    assert limiter.probes == 1
+
+
+def test_recovered_an_accepted_probe_doubles_the_allowance_every_round_trip_up_to_the_limit() -> None:
+    limiter, clock = _limiter(40, 60.0)
+    _send_then_refuse(limiter, clock, 4)
+    limiter.acquire()  # the probe
+    limiter.on_success()
+    assert not limiter.blocked
+    assert limiter.allowed == 6  # the 5 we hold and one more
+    rounds = []
+    while limiter.in_window() < 40:  # round trips: everything the allowance lets go at once, then answers
+        sends = limiter.allowed - limiter.in_window()
+        for _ in range(sends):
+            assert limiter.acquire() == 0.0
+        for _ in range(sends):
+            limiter.on_success()
+        rounds.append(sends)
+    assert rounds == [1, 2, 4, 8, 16, 4]  # doubling, then what is left of the limit
+    assert limiter.allowed == 40 and clock.now == 1004 + limiter.probe_interval
+
+
+def test_recovering_a_429_after_a_few_slots_hands_them_back() -> None:
+    limiter, clock = _limiter(40, 60.0)
+    _send_then_refuse(limiter, clock, 4)
+    limiter.acquire()
+    limiter.on_success()  # the probe: 5 held, 6 allowed
+    limiter.acquire()
+    limiter.on_success()  # 6 held, 8 allowed
+    limiter.acquire()
+    limiter.on_rejected()  # a steady client's slack, not free budget: one more 429
+    assert limiter.blocked and limiter.allowed == 4  # back to what we had before the probe
+    assert limiter.acquire() == pytest.approx(2 * limiter.probe_interval)
+
+
+def test_probing_a_refused_probe_waits_one_more_interval_and_keeps_us_blocked() -> None:
+    limiter, clock = _limiter(10, 60.0)
+    _send_then_refuse(limiter, clock, 4)
     limiter.acquire()
     limiter.on_rejected()
-    assert limiter.allowed == 1.0
-    successes = 0
-    while limiter.allowed < 8:
-        limiter.acquire()
+    assert limiter.blocked and limiter.allowed == 4
+    refused_at = clock.now
+    assert limiter.acquire() == pytest.approx(limiter.probe_interval)
+    assert clock.now == pytest.approx(refused_at + limiter.probe_interval)
+
+
+def test_blocked_our_own_freed_slots_are_refilled_and_their_success_is_not_a_recovery() -> None:
+    """While blocked we keep our share: a slot our own send frees is refilled when it frees (before the
+    next probe if sooner), and its acceptance says nothing about the other client's share."""
+    limiter, clock = _limiter(10, 60.0)
+    _send_then_refuse(limiter, clock, 4)  # answers at 1000..1003, refused at 1004
+    limiter.acquire()  # probe at 1009, refused
+    limiter.on_rejected()
+    clock.now = 1058.0
+    limiter.acquire()  # the next probe, due since 1014, goes at once
+    limiter.on_rejected()
+    waited = limiter.acquire()  # our oldest (answered at 1000) leaves at 1060 + margin: before the probe
+    assert clock.now == pytest.approx(1060 + EXPIRY_MARGIN_SECONDS)
+    assert waited == pytest.approx(2 + EXPIRY_MARGIN_SECONDS)
+    limiter.on_success()
+    assert limiter.blocked and limiter.allowed == 4
+
+
+def test_probing_a_stray_probe_hands_its_slot_back_and_halves_the_probe_rate() -> None:
+    """A probe accepted and its follow-up refused took a steady client's slack: we keep our share (none
+    here), not the slot, and probe half as often each time, down to once per window."""
+    limiter, clock = _limiter(40, 60.0)
+    _send_then_refuse(limiter, clock, 0)  # refused at once: another client holds the whole window
+    waits = []
+    for _ in range(6):
+        waits.append(limiter.acquire())  # the probe
         limiter.on_success()
-        successes += 1
-    assert successes == int(7 / RECOVERY_PER_SUCCESS)
+        assert limiter.acquire() == 0.0  # its follow-up goes at once
+        limiter.on_rejected()
+        assert limiter.blocked and limiter.allowed == 0
+    p = limiter.probe_interval
+    assert waits == pytest.approx([p, 2 * p, 4 * p, 8 * p, 12 * p, 12 * p])
+
+
+def test_probing_a_recovery_that_gets_further_than_a_few_slots_restores_the_probe_rate() -> None:
+    limiter, clock = _limiter(40, 60.0)
+    _send_then_refuse(limiter, clock, 4)
     limiter.acquire()
     limiter.on_success()
-    assert limiter.allowed == 8.0  # never above the configured limit
+    limiter.acquire()
+    limiter.on_rejected()  # a stray: the next probe waits two intervals
+    assert limiter.acquire() == pytest.approx(2 * limiter.probe_interval)
+    limiter.on_success()
+    for _ in range(STRAY_SLOTS - 1):  # this time the recovery gets further: free budget, not a stray
+        limiter.acquire()
+        limiter.on_success()
+    held = limiter.in_window()
+    limiter.acquire()
+    limiter.on_rejected()
+    assert limiter.allowed == held  # what it gained is kept
+    assert limiter.acquire() == pytest.approx(limiter.probe_interval)
+
+
+def test_probing_only_one_probe_is_in_flight_and_its_answer_wakes_the_waiters() -> None:
+    limiter, clock = _limiter(10, 60.0)
+    _send_then_refuse(limiter, clock, 4)
+    limiter.acquire()  # this thread holds the probe
+    other_sent = threading.Event()
+
+    def other() -> None:
+        limiter.acquire()
+        other_sent.set()
+        limiter.on_success()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert not other_sent.wait(0.3)  # the probe is due but in flight: no second one
+    limiter.on_success()  # the probe was accepted: the waiter goes at once
+    assert other_sent.wait(5)
+    thread.join(5)
+    assert limiter.in_window() == 6 and limiter.probes == 1
+
+
+def test_the_cap_on_429s_in_the_window_pauses_the_probes_until_the_oldest_leaves() -> None:
+    limit = REJECTIONS_PER_WINDOW + 6
+    limiter, _ = _limiter(limit, 60.0)
+    for _ in range(REJECTIONS_PER_WINDOW):  # sends in flight together, all refused
+        limiter.acquire()
+    for _ in range(REJECTIONS_PER_WINDOW):
+        limiter.on_rejected()
+    assert limiter.recent_rejections() == REJECTIONS_PER_WINDOW and limiter.allowed == 0
+    assert limiter.acquire() == pytest.approx(60.0)  # not one probe interval: the cap holds it back
+    assert limiter.probes == 1
 
 
 def test_a_send_with_no_answer_is_counted_a_slot_given_back_is_not() -> None:
@@ -101,7 +231,7 @@ def test_a_send_with_no_answer_is_counted_a_slot_given_back_is_not() -> None:
     limiter.acquire()
     limiter.give_back()
     assert limiter.in_window() == 1
-    assert limiter.allowed == 5.0  # neither changes the allowance
+    assert limiter.allowed == 5 and not limiter.blocked  # neither changes the allowance
 
 
 def test_sends_leave_the_window_after_the_window_and_a_margin() -> None:
@@ -162,6 +292,57 @@ def test_against_dusts_window_a_lone_client_is_never_refused_and_uses_the_budget
     # plus the round trips that delayed each slot
     windows = (len(latencies) - 1) // limit
     assert clock.now - start <= windows * (window + max(latencies)) + sum(latencies) + 1e-6
+
+
+def _sequential_sync(
+    limiter: SlidingWindowLimiter, clock: FakeClock, dust: DustWindow, documents: int, latency: float = 0.0
+) -> None:
+    """One client sending `documents` one at a time, each retried until Dust accepts it."""
+    for _ in range(documents):
+        while True:
+            limiter.acquire()
+            accepted = dust.try_send(clock.now)
+            clock.now += latency
+            if accepted:
+                limiter.on_success()
+                break
+            limiter.on_rejected()
+
+
+def test_recovered_when_another_clients_burst_ends_not_when_our_oldest_send_leaves() -> None:
+    """Dust's 120 per 60 s; another client sent 100 ten seconds before us and stopped. A client that knows
+    the window sends 20 at once, 100 when the burst leaves (t=50), 20 at t=60, and so on: the last of 360
+    at t=170. We lose at most one probe interval, and the 429s are the probes refused meanwhile."""
+    limiter, clock = _limiter(120, 60.0)
+    dust = DustWindow(120, 60.0)
+    start = clock.now
+    for _ in range(100):
+        assert dust.try_send(start - 10.0)
+    _sequential_sync(limiter, clock, dust, 360)
+    assert clock.now - start <= 170 + limiter.probe_interval + 1.0
+    assert limiter.rejections <= 1 + 50 / limiter.probe_interval
+    assert not limiter.blocked
+
+
+@settings(max_examples=30, deadline=None)
+@given(windows=st.integers(1, 10), held=st.integers(0, 20))
+def test_429s_while_blocked_stay_within_the_probe_rate(windows: int, held: int) -> None:
+    """Another client keeps Dust's window full (it takes every slot as soon as it frees, ours included): for
+    `windows` windows the 429s are the first one, one per slot of ours it took (each lowers our allowance
+    for good) and at most one probe per interval."""
+    limiter, clock = _limiter(30, 10.0)
+    for _ in range(held):
+        limiter.acquire()
+        limiter.on_success()
+    limiter.acquire()
+    limiter.on_rejected()
+    start = clock.now
+    while clock.now - start < windows * limiter.window:
+        limiter.acquire()
+        limiter.on_rejected()
+    per_window = limiter.window / limiter.probe_interval
+    assert limiter.rejections <= 1 + held + windows * per_window + 1
+    assert limiter.blocked and limiter.allowed <= held
 
 
 def test_many_threads_never_hold_more_slots_than_the_limit() -> None:
