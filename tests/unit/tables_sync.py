@@ -51,7 +51,8 @@ def configured_stream(
 
 
 class RecordingDust(DustClient):
-    """The calls of a tables sync, kept instead of sent: no table exists before, every upsert succeeds."""
+    """The calls of a tables sync, kept instead of sent: no table and no document exists before, every upsert
+    succeeds."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,6 +74,9 @@ class RecordingDust(DustClient):
 
     def delete_row(self, table_id: str, row_id: str) -> None:
         self.deleted.append(row_id)
+
+    def list_documents(self, *, limit: int = 500, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        return [], 0  # the data source holds no documents (an overwrite stream's clean-up looks for some)
 
     @property
     def rows(self) -> list[dict[str, Any]]:

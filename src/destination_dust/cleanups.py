@@ -1,0 +1,109 @@
+"""Documents clean-ups share listings: one read of the data source serves every stream waiting for one.
+
+A stream's documents clean-up (sweep.py) is queued at its `COMPLETE` and runs in a *round*: one listing of
+the data source judged for every queued stream. A round starts when something must wait for a queued
+clean-up: a STATE that depends on it (its stream's, or a GLOBAL/LEGACY one), or the end of the input
+(`start`). When it runs, the round takes every queued clean-up whose stream's writes are all acknowledged,
+so streams that complete close together share one listing; rounds run one after the other, never two
+listings at once. A later STATE of a stream waits for its clean-up's future, as for any job of the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from destination_dust.client import DustClient
+from destination_dust.pipeline import Pipeline
+from destination_dust.sweep import DocumentCleanup, SweepResult, sweep_documents
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Queued:
+    cleanup: DocumentCleanup
+    after: list[Future[Any]]
+    done: Future[None]
+
+    def ready(self) -> bool:
+        return all(f.done() and f.exception() is None for f in self.after)
+
+
+class DocumentCleanups:
+    def __init__(
+        self,
+        client: DustClient,
+        pipeline: Pipeline,
+        on_done: Callable[[DocumentCleanup, int, SweepResult], None],
+    ) -> None:
+        self._client = client
+        self._pipeline = pipeline
+        self._on_done = on_done  # (cleanup, documents it deleted, the shared listing's result)
+        self._lock = threading.Lock()
+        self._queue: list[_Queued] = []
+        self._last_round: Future[Any] | None = None
+
+    def request(self, cleanup: DocumentCleanup, after: list[Future[Any]]) -> Future[None]:
+        """Queue a clean-up that may run once every future in `after` succeeded; its future ends with it."""
+        queued = _Queued(cleanup, list(after), Future())
+        with self._lock:
+            self._queue.append(queued)
+        return queued.done
+
+    def waits_for(self, futures: Iterable[Future[Any]]) -> bool:
+        """Is one of `futures` a queued clean-up's (one that no round has started yet)?"""
+        wanted = set(futures)
+        with self._lock:
+            return any(q.done in wanted for q in self._queue)
+
+    def start(self) -> bool:
+        """Submit a round for what is queued (after the previous round and the queued streams' writes).
+        False when nothing is queued."""
+        with self._lock:
+            if not self._queue:
+                return False
+            candidates = list(self._queue)
+            after = [f for q in candidates for f in q.after]
+            if self._last_round is not None:
+                after.append(self._last_round)
+            round_job = self._pipeline.submit(self._round, after=after)
+            self._last_round = round_job
+        round_job.add_done_callback(lambda job: self._abandon(job, candidates))
+        return True
+
+    def _take_ready(self) -> list[_Queued]:
+        with self._lock:
+            ready = [q for q in self._queue if q.ready()]
+            self._queue = [q for q in self._queue if q not in ready]
+        return ready
+
+    def _round(self) -> None:
+        batch = self._take_ready()
+        if not batch:
+            return
+        try:
+            result = sweep_documents(self._client, [q.cleanup for q in batch])
+        except BaseException as exc:
+            for queued in batch:
+                queued.done.set_exception(exc)
+            raise
+        for index, queued in enumerate(batch):
+            self._on_done(queued.cleanup, result.deleted_by.get(index, 0), result)
+            queued.done.set_result(None)
+
+    def _abandon(self, job: Future[Any], candidates: list[_Queued]) -> None:
+        """A round that failed or never ran (a dependency failed, the sync is stopping): the clean-ups it was
+        started for end with its error, so nothing waits for them in vain."""
+        error = job.exception()
+        if error is None:
+            return
+        with self._lock:
+            self._queue = [q for q in self._queue if q not in candidates]
+        for queued in candidates:
+            if not queued.done.done():
+                queued.done.set_exception(error)
