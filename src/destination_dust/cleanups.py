@@ -92,6 +92,17 @@ class DocumentCleanups:
             for queued in batch:
                 queued.done.set_exception(exc)
             raise
+        logger.info(
+            "documents clean-up: one listing for %d stream(s) (%s): %d documents read in %d requests, "
+            "%d pass(es), %d deleted%s",
+            len(batch),
+            ", ".join(str(q.cleanup.stream) for q in batch),
+            result.listed,
+            result.requests,
+            result.passes,
+            result.deleted,
+            "" if result.confirmed else ", NOT confirmed",
+        )
         for index, queued in enumerate(batch):
             self._on_done(queued.cleanup, result.deleted_by.get(index, 0), result)
             queued.done.set_result(None)
