@@ -3,18 +3,21 @@
 A stream's documents clean-up (sweep.py) is queued at its `COMPLETE` and runs in a *round*: one listing of
 the data source judged for every queued stream. A round starts when something must wait for a queued
 clean-up: a STATE that depends on it (its stream's, or a GLOBAL/LEGACY one), or the end of the input
-(`start`). When it runs, the round takes every queued clean-up whose stream's writes are all acknowledged,
-so streams that complete close together share one listing; rounds run one after the other, never two
-listings at once. A later STATE of a stream waits for its clean-up's future, as for any job of the stream.
+(`start`). When it runs, the round takes every queued clean-up whose stream's writes are all acknowledged;
+a round that a STATE started first waits while more clean-ups keep arriving (`SETTLE_SECONDS` of quiet, at
+most `GATHER_SECONDS`), so streams that complete close together share one listing. Rounds run one after
+the other, never two listings at once. A later STATE of a stream waits for its clean-up's future, as for any job of the stream.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from destination_dust.client import DustClient
@@ -22,6 +25,9 @@ from destination_dust.pipeline import Pipeline
 from destination_dust.sweep import DocumentCleanup, SweepResult, sweep_documents
 
 logger = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 0.3  # a round started by a STATE waits until no clean-up was queued for this long...
+GATHER_SECONDS = 2.0  # ...but never longer than this
 
 
 @dataclass
@@ -61,8 +67,9 @@ class DocumentCleanups:
         with self._lock:
             return any(q.done in wanted for q in self._queue)
 
-    def start(self) -> bool:
+    def start(self, *, gather: bool = False) -> bool:
         """Submit a round for what is queued (after the previous round and the queued streams' writes).
+        `gather`: more may come (a STATE asked, the input goes on): the round first waits for them a little.
         False when nothing is queued."""
         with self._lock:
             if not self._queue:
@@ -71,7 +78,7 @@ class DocumentCleanups:
             after = [f for q in candidates for f in q.after]
             if self._last_round is not None:
                 after.append(self._last_round)
-            round_job = self._pipeline.submit(self._round, after=after)
+            round_job = self._pipeline.submit(partial(self._round, gather), after=after)
             self._last_round = round_job
         round_job.add_done_callback(lambda job: self._abandon(job, candidates))
         return True
@@ -82,7 +89,22 @@ class DocumentCleanups:
             self._queue = [q for q in self._queue if q not in ready]
         return ready
 
-    def _round(self) -> None:
+    def _gather(self) -> None:
+        """Wait while clean-ups keep being queued (other streams completing right after this one)."""
+        started = time.monotonic()
+        with self._lock:
+            seen = len(self._queue)
+        while time.monotonic() - started < GATHER_SECONDS:
+            time.sleep(SETTLE_SECONDS)
+            with self._lock:
+                now = len(self._queue)
+            if now == seen:
+                return
+            seen = now
+
+    def _round(self, gather: bool) -> None:
+        if gather:
+            self._gather()
         batch = self._take_ready()
         if not batch:
             return

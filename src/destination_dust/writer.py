@@ -211,7 +211,7 @@ class Writer:
         """Queue a STATE; one that waits for a queued documents clean-up starts its listing now."""
         cleanups = self.ctx.document_cleanups
         if cleanups.waits_for(deps):
-            cleanups.start()
+            cleanups.start(gather=True)
         self.gate.add(raw, deps, count)
 
     def _stream_key_of_descriptor(self, descriptor: Any) -> StreamKey | None:
