@@ -167,51 +167,39 @@ def sweep_listing(
         raise ValueError("a listing page must hold at least 2 items: one to join on, one to move on")
     anchors = max(1, min(anchors, page_size // 2))  # a full page always reaches past its anchors
     result = SweepResult()
+
+    def one_pass(pool: ThreadPoolExecutor) -> int:
+        """One pass from offset 0; returns how many pages could not be joined to the ones before."""
+        frontier: list[Hashable] = []  # versions of the last survivors, oldest first (the anchors)
+        position = 0  # where the next unseen item should be, had nobody else changed anything
+        unjoined = 0
+        while True:
+            start = position - len(frontier)
+            page = list_page(page_size, start)
+            result.requests += 1
+            result.listed += len(page)
+            versions = [version_of(item) for item in page]
+            if start > 0 and not set(frontier).intersection(versions):
+                unjoined += 1  # no anchor in this page: what lay between may have slipped past (module doc)
+            victims = judge(page)
+            for future in [pool.submit(delete, victim) for victim in victims]:
+                future.result()  # the first failure fails the sweep (and the sync): nothing half-known
+            for owner in victims.values():
+                result.deleted_by[owner] = result.deleted_by.get(owner, 0) + 1
+            result.deleted += len(victims)
+            survivors = [v for item, v in zip(page, versions, strict=True) if id_of(item) not in victims]
+            frontier = survivors[-anchors:]  # anchors still listed were re-read: they are survivors too
+            position = start + len(survivors)
+            if len(page) < page_size:
+                return unjoined
+
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="dust-sweep") as pool:
         while result.passes < max_passes:
             result.passes += 1
-            result.unjoined = _one_pass(
-                list_page, id_of, version_of, judge, delete, pool, page_size, anchors, result
-            )
+            result.unjoined = one_pass(pool)
             if result.unjoined == 0:
                 break
     return result
-
-
-def _one_pass(
-    list_page: Callable[[int, int], Sequence[Mapping[str, Any]]],
-    id_of: Callable[[Mapping[str, Any]], str | None],
-    version_of: Callable[[Mapping[str, Any]], Hashable],
-    judge: Callable[[Sequence[Mapping[str, Any]]], dict[str, Hashable]],
-    delete: Callable[[str], None],
-    pool: ThreadPoolExecutor,
-    page_size: int,
-    anchors: int,
-    result: SweepResult,
-) -> int:
-    """One pass from offset 0; returns how many pages could not be joined to the ones before."""
-    frontier: list[Hashable] = []  # versions of the last survivors, oldest first (the anchors)
-    position = 0  # where the next unseen item should be, had nobody else changed anything
-    unjoined = 0
-    while True:
-        start = position - len(frontier)
-        page = list_page(page_size, start)
-        result.requests += 1
-        result.listed += len(page)
-        versions = [version_of(item) for item in page]
-        if start > 0 and not set(frontier).intersection(versions):
-            unjoined += 1  # no anchor in this page: what lay between may have slipped past (module doc)
-        victims = judge(page)
-        for future in [pool.submit(delete, victim) for victim in victims]:
-            future.result()  # the first failure fails the sweep (and the sync): nothing half-known
-        for owner in victims.values():
-            result.deleted_by[owner] = result.deleted_by.get(owner, 0) + 1
-        result.deleted += len(victims)
-        survivors = [v for item, v in zip(page, versions, strict=True) if id_of(item) not in victims]
-        frontier = survivors[-anchors:]  # anchors still listed were re-read: they are survivors too
-        position = start + len(survivors)
-        if len(page) < page_size:
-            return unjoined
 
 
 def _workers(client: DustClient) -> int:
