@@ -411,6 +411,13 @@ class DustClient:
         body = self._json(response)
         return list(body.get("documents", [])), int(body.get("total") or 0)
 
+    def search_tagged(self, tag: str, *, top_k: int = 10) -> list[dict[str, Any]]:
+        """Up to `top_k` documents carrying `tag` (a search filtered by tag: one request, however large the
+        data source; search results may lag behind the latest writes)."""
+        params = {"query": "*", "top_k": str(top_k), "full_text": "", "tags_in": tag}
+        response = self.request("GET", f"{self._ds}/search", what="search documents by tag", params=params)
+        return list((self._json(response) or {}).get("documents", []))
+
     # -- tables and rows -------------------------------------------------------------------------------------
 
     def table_url(self, table_id: str) -> str:

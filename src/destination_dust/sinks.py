@@ -37,17 +37,19 @@ from destination_dust.catalog import StreamConfig, StreamKey, get_path
 from destination_dust.cleanups import DocumentCleanups
 from destination_dust.client import DustClient, PayloadTooLarge
 from destination_dust.config import DustConfig
-from destination_dust.documents import DocumentRenderer, DocumentUpsert
+from destination_dust.documents import DocumentRenderer, DocumentUpsert, clean_tag
 from destination_dust.errors import DestinationError, DustRequestError
 from destination_dust.pipeline import Pipeline
 from destination_dust.protocol import DECODE_ERRORS, decode_json
 from destination_dust.seen import SeenStore
 from destination_dust.sweep import (
+    STREAM_TAG,
     DocumentCleanup,
     SweepResult,
     SweepRule,
     generation_of,
     generation_tag,
+    owns_document,
     owns_table,
     sweep_rows,
     sweep_rule,
@@ -663,8 +665,26 @@ class TableSink(StreamSink):
         self._track(self.ctx.document_cleanups.request(DocumentCleanup(self.stream.key, rule, None), after))
 
     def _check_other_format(self) -> None:
-        """Finding this stream's documents would need a listing of the whole data source: an append sync
-        does not pay it. docs/sync-modes.md says what stays and how to remove it."""
+        self._submit(self._report_old_documents)
+
+    def _report_old_documents(self) -> None:
+        """Documents of this stream from syncs that wrote it as documents stay in append/dedup: one search
+        filtered by the stream's tag finds some (a hint, not a listing of the data source)."""
+        key = self.stream.key
+        try:
+            found = self.ctx.client.search_tagged(f"{STREAM_TAG}{clean_tag(key.name)}")
+        except DestinationError as exc:  # only a hint: never fail a sync for it
+            logger.info("stream %s: could not check for old documents: %s", key, exc)
+            return
+        ours = [d["document_id"] for d in found if owns_document(key, d.get("document_id"), d.get("tags"))]
+        if ours:
+            logger.warning(
+                "stream %s is written as a table, but its documents from earlier syncs (as documents) stay, "
+                "e.g. %s: %s never removes data. Run one overwrite sync of the stream, or delete them in Dust",
+                key,
+                ", ".join(repr(i) for i in ours[:3]),
+                self.stream.destination_sync_mode,
+            )
 
     def _sweep(self) -> None:
         assert self.rule is not None

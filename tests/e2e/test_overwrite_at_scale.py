@@ -158,6 +158,24 @@ def test_a_stream_moved_from_documents_to_a_table_leaves_no_documents(
     assert len(ds["documents"]) == 30
 
 
+def test_in_append_mode_a_moved_stream_keeps_its_old_data_and_the_log_says_so(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    emulator.reset()
+    append = configured_stream(
+        "notes", mode="append", primary_key=[["id"]], properties={"id": {"type": "integer"}}
+    )
+    notes = [record("notes", {"id": i, "text": f"note {i}"}) for i in range(5)] + [complete("notes")]
+    sync(emulator, tmp_path, notes, [append], data_format="documents")
+    out = sync(emulator, tmp_path, notes, [append], stream_formats={"notes": "tables"})
+    assert held(emulator, "documents") == 5  # append never removes data...
+    warnings = [line for line in out.logs if "is written as a table, but its documents" in line]
+    assert len(warnings) == 1 and "overwrite sync" in warnings[0], out.logs  # ...but it says what stays
+    out = sync(emulator, tmp_path, notes, [append], data_format="documents")
+    warnings = [line for line in out.logs if "is written as documents, but its table" in line]
+    assert len(warnings) == 1 and "Delete the table" in warnings[0], out.logs
+
+
 # -- lost answers --------------------------------------------------------------------------------------------
 
 

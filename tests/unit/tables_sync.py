@@ -78,6 +78,9 @@ class RecordingDust(DustClient):
     def list_documents(self, *, limit: int = 500, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         return [], 0  # the data source holds no documents (an overwrite stream's clean-up looks for some)
 
+    def search_tagged(self, tag: str, *, top_k: int = 10) -> list[dict[str, Any]]:
+        return []  # ...nor does an append stream's look-up for old documents find any
+
     @property
     def rows(self) -> list[dict[str, Any]]:
         return [row for body in self.bodies for row in orjson.loads(body)["rows"]]
