@@ -413,9 +413,11 @@ class DustClient:
 
     def search_tagged(self, tag: str, *, top_k: int = 10) -> list[dict[str, Any]]:
         """Up to `top_k` documents carrying `tag` (a search filtered by tag: one request, however large the
-        data source; search results may lag behind the latest writes)."""
+        data source; search results may lag behind the latest writes). Not retried: callers use it as a hint."""
         params = {"query": "*", "top_k": str(top_k), "full_text": "", "tags_in": tag}
-        response = self.request("GET", f"{self._ds}/search", what="search documents by tag", params=params)
+        response = self.request(
+            "GET", f"{self._ds}/search", what="search documents by tag", params=params, retry=False
+        )
         return list((self._json(response) or {}).get("documents", []))
 
     # -- tables and rows -------------------------------------------------------------------------------------
@@ -429,9 +431,9 @@ class DustClient:
         table: dict[str, Any] = (self._json(response) or {}).get("table", {})
         return table
 
-    def get_table(self, table_id: str) -> dict[str, Any] | None:
+    def get_table(self, table_id: str, *, retry: bool = True) -> dict[str, Any] | None:
         response = self.request(
-            "GET", self.table_url(table_id), what=f"get table {table_id!r}", ok_statuses=(404,)
+            "GET", self.table_url(table_id), what=f"get table {table_id!r}", ok_statuses=(404,), retry=retry
         )
         if response.status_code == 404:
             return None

@@ -459,8 +459,8 @@ class DocumentSink(StreamSink):
     def _report_old_table(self) -> None:
         table_id = self._old_table_id()
         try:
-            table = self.ctx.client.get_table(table_id)
-        except DestinationError as exc:  # only a hint: never fail a sync for it
+            table = self.ctx.client.get_table(table_id, retry=False)
+        except DestinationError as exc:  # only a hint: never fail (nor hold up) a sync for it
             logger.info("stream %s: could not check for an old table %s: %s", self.stream.key, table_id, exc)
             return
         if table is not None and owns_table(self.stream.key, table):

@@ -61,7 +61,7 @@ class RecordingDust(DustClient):
         self.table_reads = 0
         self.tables: dict[str, set[str]] = {}  # table_id -> row ids received
 
-    def get_table(self, table_id: str) -> dict[str, Any] | None:
+    def get_table(self, table_id: str, *, retry: bool = True) -> dict[str, Any] | None:
         self.table_reads += 1
         return None
 
