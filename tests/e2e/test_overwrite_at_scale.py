@@ -273,6 +273,10 @@ def test_a_lost_delete_and_a_lost_listing_page_cost_the_short_timeout(
     assert len(proxy.swallowed) == 2, proxy.swallowed  # one DELETE and one listing page never answered
     assert held(emulator, "documents") == 0
     assert "stream users: 250 documents deleted (250 by clean-up)" in out.logs
-    # each lost answer costs its short timeout (plus a short backoff), never the 120 s one
-    assert elapsed - baseline < 2 * SHORT + 3.0, (elapsed, baseline)
-    assert elapsed - baseline >= 2 * SHORT - 0.5, (elapsed, baseline)
+    # each lost answer timed out after the short timeout and was retried...
+    retries = [line for line in out.logs if line.startswith("retrying") and "ReadTimeout" in line]
+    assert any("delete document" in line for line in retries), out.logs
+    assert any("list documents" in line for line in retries), out.logs
+    # ...so the two cost about twice the short timeout (plus a short backoff and this machine's noise),
+    # never the 120 s request_timeout_seconds
+    assert elapsed - baseline < 2 * SHORT + 5.0, (elapsed, baseline)
