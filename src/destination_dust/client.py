@@ -51,6 +51,11 @@ BACKOFF_CAP = 30.0
 # Test knob: the rate window in seconds (Dust's is 60). The benchmarks scale Dust's limit down (e.g. 20 per
 # 10 s on the emulator); document_upserts_per_minute is then converted to that window.
 WINDOW_ENV = "DESTINATION_DUST_RATE_WINDOW_SECONDS"
+# A GET, a DELETE or a listing page answers in seconds; only upserts (a document is embedded before Dust
+# answers; a rows batch may rewrite a large table) may need `request_timeout_seconds`. A lost answer to a
+# short request then costs this much, not the long timeout. Test knob: the environment variable below.
+SHORT_TIMEOUT_SECONDS = 30.0
+SHORT_TIMEOUT_ENV = "DESTINATION_DUST_SHORT_TIMEOUT_SECONDS"
 
 
 class PayloadTooLarge(DustRequestError):
@@ -153,6 +158,14 @@ def _limiter_for(per_minute: int, cancelled: threading.Event) -> SlidingWindowLi
     return SlidingWindowLimiter(max(1, round(per_minute * window / 60.0)), window, sleep=interruptible)
 
 
+def _short_timeout(long_timeout: float) -> float:
+    try:
+        value = float(os.environ.get(SHORT_TIMEOUT_ENV) or SHORT_TIMEOUT_SECONDS)
+    except ValueError:
+        value = SHORT_TIMEOUT_SECONDS
+    return min(long_timeout, value if value > 0 else SHORT_TIMEOUT_SECONDS)
+
+
 def _tls_verification(base_url: str) -> ssl.SSLContext | bool:
     """httpx's `verify`: the system's trusted CAs for https. A plain-http base URL (the config allows it for
     the local emulator only; redirects are not followed) never negotiates TLS, so it gets a context with no
@@ -194,6 +207,7 @@ class DustClient:
         self._sleep = sleep if sleep is not None else self._interruptible_sleep
         self._lock = threading.Lock()
         self.counters: dict[str, int] = {"requests": 0, "retries": 0, "rate_limited": 0}
+        self.short_timeout = _short_timeout(config.request_timeout_seconds)
         ds = _quote(config.data_source_id)
         self._ws = f"{config.base_url}/api/v1/w/{_quote(config.workspace_id)}"
         self._space = f"{self._ws}/spaces/{_quote(config.space_id)}"
@@ -201,6 +215,21 @@ class DustClient:
 
     def close(self) -> None:
         self.http.close()
+
+    def _short(self, timeout: httpx.Timeout) -> httpx.Timeout:
+        """The client's timeouts cut to `short_timeout`; waiting for one of our own pooled connections is not
+        a lost answer, so the pool timeout stays."""
+        cap = self.short_timeout
+
+        def cut(value: float | None) -> float:
+            return cap if value is None else min(value, cap)
+
+        return httpx.Timeout(
+            connect=cut(timeout.connect),
+            read=cut(timeout.read),
+            write=cut(timeout.write),
+            pool=timeout.pool,
+        )
 
     def _interruptible_sleep(self, seconds: float) -> None:
         self.cancelled.wait(seconds)
@@ -233,13 +262,17 @@ class DustClient:
         rate_limited: bool = False,
         ok_statuses: Sequence[int] = (),
         retry: bool = True,
+        long: bool = False,
     ) -> httpx.Response:
         """Send one request with retries. Returns the 2xx response (or one whose status is in ok_statuses);
         raises a DestinationError otherwise. `what` names the request in errors (never the key).
 
         The deadline runs from the request's first failure, so time spent queued behind our own rate limiter
-        never counts: only `retry_deadline_seconds` of failures in a row end the sync."""
+        never counts: only `retry_deadline_seconds` of failures in a row end the sync. `long`: an upsert,
+        which may take `request_timeout_seconds` to answer; any other request times out after
+        `short_timeout` and is retried like any transient failure."""
         content = raw_body if raw_body is not None else orjson.dumps(body) if body is not None else None
+        timeout = self.http.timeout if long else self._short(self.http.timeout)
         limiter = self.limiter if rate_limited and self.limiter.enabled else None
         failing_since: float | None = None
         attempt = 0
@@ -253,7 +286,7 @@ class DustClient:
                     raise Cancelled("the sync is stopping after an earlier failure")
             self._count("requests")
             try:
-                response = self.http.request(method, url, content=content, params=params)
+                response = self.http.request(method, url, content=content, params=params, timeout=timeout)
             except httpx.UnsupportedProtocol:
                 if limiter is not None:
                     limiter.give_back()  # nothing was sent
@@ -354,6 +387,7 @@ class DustClient:
             what=f"upsert document {document_id!r}",
             body=body,
             rate_limited=True,
+            long=True,
         )
         result: dict[str, Any] = self._json(response) or {}
         return result
@@ -385,6 +419,15 @@ class DustClient:
         body = self._json(response)
         return list(body.get("documents", [])), int(body.get("total") or 0)
 
+    def search_tagged(self, tag: str, *, top_k: int = 10) -> list[dict[str, Any]]:
+        """Up to `top_k` documents carrying `tag` (a search filtered by tag: one request, however large the
+        data source; search results may lag behind the latest writes). Not retried: callers use it as a hint."""
+        params = {"query": "*", "top_k": str(top_k), "full_text": "", "tags_in": tag}
+        response = self.request(
+            "GET", f"{self._ds}/search", what="search documents by tag", params=params, retry=False
+        )
+        return list((self._json(response) or {}).get("documents", []))
+
     # -- tables and rows -------------------------------------------------------------------------------------
 
     def table_url(self, table_id: str) -> str:
@@ -392,13 +435,13 @@ class DustClient:
 
     def upsert_table(self, body: Mapping[str, Any]) -> dict[str, Any]:
         what = f"upsert table {body.get('name')!r}"
-        response = self.request("POST", f"{self._ds}/tables", what=what, body=body)
+        response = self.request("POST", f"{self._ds}/tables", what=what, body=body, long=True)
         table: dict[str, Any] = (self._json(response) or {}).get("table", {})
         return table
 
-    def get_table(self, table_id: str) -> dict[str, Any] | None:
+    def get_table(self, table_id: str, *, retry: bool = True) -> dict[str, Any] | None:
         response = self.request(
-            "GET", self.table_url(table_id), what=f"get table {table_id!r}", ok_statuses=(404,)
+            "GET", self.table_url(table_id), what=f"get table {table_id!r}", ok_statuses=(404,), retry=retry
         )
         if response.status_code == 404:
             return None
@@ -422,6 +465,7 @@ class DustClient:
             f"{self.table_url(table_id)}/rows",
             what=f"upsert {len(rows)} rows into table {table_id!r}",
             body={"rows": rows, "truncate": truncate},
+            long=True,
         )
 
     def upsert_rows_raw(self, table_id: str, body: bytes, count: int) -> None:
@@ -431,6 +475,7 @@ class DustClient:
             f"{self.table_url(table_id)}/rows",
             what=f"upsert {count} rows into table {table_id!r}",
             raw_body=body,  # sent as is: no second copy of a ~1 MB body
+            long=True,
         )
 
     def list_rows(

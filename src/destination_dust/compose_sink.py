@@ -72,6 +72,8 @@ from destination_dust.stream_settings import StreamSettings
 from destination_dust.sweep import (
     NAMESPACE_TAG,
     STREAM_TAG,
+    DocumentCleanup,
+    SweepRule,
     generation_of,
     generation_tag,
     owns_document,
@@ -264,6 +266,7 @@ class Composition:
             if stored is not None:
                 self.ctx.client.delete_document(document.document_id)
                 self._count("deleted")
+                self.ctx.stats.count_deleted(self.parent_key, "documents", "CDC", 1)
             return
         built = build_body(
             document,
@@ -392,7 +395,10 @@ class ComposedSink(StreamSink):
         super().finish()
         self.composition.member_finished()
 
-    def _sweep(self) -> None:  # never queued by StreamSink: member_finished runs the clean-ups
+    def _queue_cleanup(self, rule: SweepRule) -> None:  # never called: member_finished runs the clean-ups
+        raise NotImplementedError
+
+    def _check_other_format(self) -> None:  # never called: on_stream_complete is the composition's
         raise NotImplementedError
 
     def _time_of(self, body: Mapping[str, Any]) -> int | None:
@@ -429,8 +435,8 @@ class ParentSink(ComposedSink):
         for document_id in self.composition.documents:  # every document this sync wrote, children's too
             self.seen.add(document_id)
         self.seen.flush()
-        result = sweep_documents(self.ctx.client, self.stream.key, self.rule, self.seen)
-        self.ctx.stats.add(swept=result.deleted)
+        result = sweep_documents(self.ctx.client, [DocumentCleanup(self.stream.key, self.rule, self.seen)])
+        self.ctx.stats.count_deleted(self.stream.key, "documents", "clean-up", result.deleted)
         logger.info(
             "stream %s: %s clean-up removed %d composed documents this sync did not send",
             self.stream.key,

@@ -28,6 +28,8 @@ class _Stats(Protocol):
     @property
     def deleted(self) -> int: ...
     @property
+    def swept(self) -> int: ...
+    @property
     def truncated(self) -> int: ...
 
 
@@ -68,7 +70,8 @@ class Snapshot:
     read: int
     committed: int
     skipped: int
-    deleted: int
+    deleted: int  # by CDC
+    swept: int  # by clean-ups
     truncated: int
     in_flight: int
     states_emitted: int
@@ -108,6 +111,7 @@ class Progress:
             committed=s.committed,
             skipped=s.skipped_unchanged,
             deleted=s.deleted,
+            swept=s.swept,
             truncated=s.truncated,
             in_flight=self._pipeline.in_flight,
             states_emitted=self._gate.emitted,
@@ -144,8 +148,9 @@ def describe(now: Snapshot, previous: Snapshot, started: float, limiter: _Limite
     recent = (now.committed - previous.committed) / span
     text = (
         f"{'sync done' if final else 'progress'} after {elapsed:.0f}s: {now.read} records read, "
-        f"{now.committed} committed ({now.skipped} unchanged skipped, {now.deleted} deleted, "
-        f"{now.truncated} truncated), {now.in_flight} requests in flight, "
+        f"{now.committed} committed ({now.skipped} unchanged skipped, {now.truncated} truncated), "
+        f"{now.deleted + now.swept} deleted ({now.deleted} by CDC, {now.swept} by clean-ups), "
+        f"{now.in_flight} requests in flight, "
         f"{recent:.1f} records/s now, {now.committed / elapsed:.1f} records/s overall, "
         f"{now.states_emitted} states emitted ({now.states_waiting} waiting), "
         f"{now.rate_limited} rate-limited answers"

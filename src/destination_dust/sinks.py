@@ -9,10 +9,13 @@ Sync modes (docs/sync-modes.md):
   (`_ab_cdc_deleted_at` set) of a stream with a primary key deletes it;
 - `append_dedup` with a cursor: a record whose cursor is older than one already seen in this sync for the
   same key is dropped (SeenIds.accept);
-- `overwrite` and refreshes: after the stream's COMPLETE, a sweep job (sweep.py) removes what this sync did
-  not send (for a refresh, nor what the generation ledger says this generation kept unchanged: ledger.py).
-  It waits for every earlier job of the stream and is itself an outstanding future, so later STATEs and the
-  end of `write` wait for it. Without COMPLETE nothing is ever removed.
+- `overwrite` and refreshes: after the stream's COMPLETE, a clean-up (sweep.py) removes what this sync did
+  not send (for a refresh, nor what the generation ledger says this generation kept unchanged: ledger.py):
+  documents in a listing shared with the other streams waiting for one (cleanups.py), rows in a
+  job of the stream. It waits for every earlier job of the stream and is itself an outstanding future, so
+  later STATEs and the end of `write` wait for it. Without COMPLETE nothing is ever removed.
+- a stream that moved between documents and tables: the same clean-up also removes its data in the other
+  format (its documents, or its old table) under the same rule; append/dedup streams log what stays.
 """
 
 from __future__ import annotations
@@ -31,18 +34,30 @@ from typing import Any
 import msgspec
 import orjson
 
-from destination_dust.catalog import StreamConfig, get_path
+from destination_dust.catalog import StreamConfig, StreamKey, get_path
+from destination_dust.cleanups import DocumentCleanups
 from destination_dust.client import DustClient, PayloadTooLarge
 from destination_dust.config import DustConfig
-from destination_dust.documents import FINGERPRINT_TAG, DocumentRenderer, DocumentUpsert
-from destination_dust.errors import DustRequestError
+from destination_dust.documents import FINGERPRINT_TAG, DocumentRenderer, DocumentUpsert, clean_tag
+from destination_dust.errors import DestinationError, DustRequestError
 from destination_dust.ledger import GenerationLedger
 from destination_dust.notices import StreamNotices
 from destination_dust.pipeline import Pipeline
 from destination_dust.protocol import DECODE_ERRORS, decode_json
 from destination_dust.seen import SeenStore
-from destination_dust.sweep import generation_of, generation_tag, sweep_documents, sweep_rows, sweep_rule
-from destination_dust.tables import Row, TableMapper, fit_row
+from destination_dust.sweep import (
+    STREAM_TAG,
+    DocumentCleanup,
+    SweepResult,
+    SweepRule,
+    generation_of,
+    generation_tag,
+    owns_document,
+    owns_table,
+    sweep_rows,
+    sweep_rule,
+)
+from destination_dust.tables import Row, TableMapper, fit_row, table_id_for
 from destination_dust.typed_rows import TypedRows
 
 logger = logging.getLogger(__name__)
@@ -61,16 +76,46 @@ class SyncStats:
     committed: int = 0
     skipped_unchanged: int = 0
     superseded: int = 0  # append_dedup: records older (by cursor) than one already seen for their key
-    deleted: int = 0
-    swept: int = 0  # removed by an overwrite/refresh clean-up
+    deleted: int = 0  # documents and rows removed by CDC deletions
+    swept: int = 0  # documents and rows removed by overwrite/refresh clean-ups
     truncated: int = 0
     coerced: int = 0
+    unconfirmed: int = 0  # clean-ups that could not confirm nothing stale is left (sweep.py)
+    # per stream: {"documents"|"rows": {"CDC"|"clean-up": count}}, only where something was deleted
+    deleted_per_stream: dict[StreamKey, dict[str, dict[str, int]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
+
+    def count_deleted(self, stream: StreamKey, kind: str, how: str, count: int) -> None:
+        """`count` documents or rows (`kind`) of `stream` deleted by CDC or a clean-up (`how`)."""
+        if count <= 0:
+            return
+        with self._lock:
+            if how == "CDC":
+                self.deleted += count
+            else:
+                self.swept += count
+            per_kind = self.deleted_per_stream.setdefault(stream, {}).setdefault(kind, {})
+            per_kind[how] = per_kind.get(how, 0) + count
+
+    def deletion_lines(self) -> list[str]:
+        """One line per stream that lost documents or rows in this sync, with exact counts."""
+        with self._lock:
+            items = sorted(self.deleted_per_stream.items(), key=lambda item: str(item[0]))
+            return [
+                f"stream {stream}: "
+                + "; ".join(
+                    f"{sum(how.values())} {kind} deleted ("
+                    + ", ".join(f"{n} by {name}" for name, n in sorted(how.items()))
+                    + ")"
+                    for kind, how in sorted(kinds.items())
+                )
+                for stream, kinds in items
+            ]
 
 
 @dataclass
@@ -80,10 +125,66 @@ class SinkContext:
     pipeline: Pipeline
     stats: SyncStats
     seen: SeenStore = field(default_factory=SeenStore)
+    cleanups: DocumentCleanups | None = None  # the shared documents listing (None: built here)
     ledger: GenerationLedger = field(init=False)
 
     def __post_init__(self) -> None:
         self.ledger = GenerationLedger(self.client, writable=self.config.generation_ledger)
+        if self.cleanups is None:
+            self.cleanups = DocumentCleanups(
+                self.client,
+                self.pipeline,
+                partial(report_document_cleanup, self.stats, self.ledger),
+                before=self.ledger.vouch,
+            )
+
+    @property
+    def document_cleanups(self) -> DocumentCleanups:
+        assert self.cleanups is not None
+        return self.cleanups
+
+
+def report_document_cleanup(
+    stats: SyncStats, ledger: GenerationLedger, cleanup: DocumentCleanup, deleted: int, result: SweepResult
+) -> None:
+    """Count and log one stream's part of a shared documents listing; drop its ledger rows that can no longer
+    vouch (ledger.py)."""
+    stats.count_deleted(cleanup.stream, "documents", "clean-up", deleted)
+    why = "this sync did not send" if cleanup.kept is not None else "(the stream is written as a table now)"
+    vouched = ledger.vouch(cleanup.stream)
+    pruned = ledger.prune(cleanup.stream)
+    logger.info(
+        "stream %s: %s clean-up removed %d documents %s%s",
+        cleanup.stream,
+        cleanup.rule.describe(),
+        deleted,
+        why,
+        f"; it kept {vouched} ids the sync ledger vouches for (found unchanged by an attempt of this "
+        f"generation) and removed {pruned} ledger rows of older generations"
+        if vouched or pruned
+        else "",
+    )
+    if not result.confirmed:
+        warn_unconfirmed(stats, cleanup.stream, cleanup.rule, "documents", result)
+
+
+def warn_unconfirmed(
+    stats: SyncStats, stream: StreamKey, rule: SweepRule, kind: str, result: SweepResult
+) -> None:
+    stats.add(unconfirmed=1)
+    logger.warning(
+        "stream %s: the %s clean-up could not confirm that no stale %s is left: in each of its %d passes "
+        "some listing pages could not be joined to the ones before (%d in the last), because another client "
+        "(or another stream) added or deleted many items meanwhile. Stale %s may remain; the next %s sync "
+        "removes them",
+        stream,
+        rule.describe(),
+        kind,
+        result.passes,
+        result.unjoined,
+        kind,
+        rule.kind,
+    )
 
 
 class StreamSink(ABC):
@@ -108,7 +209,10 @@ class StreamSink(ABC):
     def _submit(
         self, fn: Callable[[], Any], *, size: int = 0, after: list[Future[Any]] | None = None
     ) -> Future[Any]:
-        future = self.ctx.pipeline.submit(fn, size=size, after=after or [])
+        return self._track(self.ctx.pipeline.submit(fn, size=size, after=after or []))
+
+    def _track(self, future: Future[Any]) -> Future[Any]:
+        """Make `future` one of the stream's outstanding ones (later STATEs of the stream wait for it)."""
         with self._lock:
             self._outstanding.add(future)
         future.add_done_callback(self._forget)
@@ -188,20 +292,25 @@ class StreamSink(ABC):
     def flush(self) -> None: ...
 
     @abstractmethod
-    def _sweep(self) -> None:
-        """The clean-up job (runs in the pipeline after every earlier job of the stream)."""
+    def _queue_cleanup(self, rule: SweepRule) -> None:
+        """Queue the clean-up of this stream (and of its data in the other format) after its every job."""
+
+    @abstractmethod
+    def _check_other_format(self) -> None:
+        """append/append_dedup: data of this stream in the other format stays; say so when there is some."""
 
     def on_stream_complete(self) -> None:
-        """The source finished this stream successfully: flush, then (overwrite/refresh) queue the sweep after
-        every job of this stream. Idempotent: a repeated COMPLETE does nothing more."""
+        """The source finished this stream successfully: flush, then (overwrite/refresh) queue the clean-up
+        after every job of this stream. Idempotent: a repeated COMPLETE does nothing more."""
         self.flush()
         if self._completed:
             return
         self._completed = True
         if self.rule is None:
+            self._check_other_format()
             return
         self.seen.flush()
-        self._submit(self._sweep, after=self.outstanding())
+        self._queue_cleanup(self.rule)
 
     def finish(self) -> None:
         """End of input: flush. Without COMPLETE an overwrite/refresh removed nothing: say so."""
@@ -344,26 +453,64 @@ class DocumentSink(StreamSink):
 
     def _delete(self, document_id: str) -> None:
         self.ctx.client.delete_document(document_id)
-        self.ctx.stats.add(deleted=1, committed=1)
+        self.ctx.stats.add(committed=1)
+        self.ctx.stats.count_deleted(self.stream.key, "documents", "CDC", 1)
 
-    def _sweep(self) -> None:
-        assert self.rule is not None
-        vouched = self.ctx.ledger.vouch(self.stream.key)  # earlier attempts' unchanged documents: kept
-        result = sweep_documents(self.ctx.client, self.stream.key, self.rule, self.seen)
-        self.ctx.stats.add(swept=result.deleted)
-        pruned = self.ctx.ledger.prune(self.stream.key)
+    def _queue_cleanup(self, rule: SweepRule) -> None:
+        after = self.outstanding()
+        cleanup = DocumentCleanup(self.stream.key, rule, self.seen)
+        self._track(self.ctx.document_cleanups.request(cleanup, after))
+        self._submit(partial(self._remove_old_table, rule), after=after)
+
+    def _old_table_id(self) -> str:
+        return table_id_for(self.stream.key, self.ctx.config.table_id_prefix)
+
+    def _remove_old_table(self, rule: SweepRule) -> None:
+        """The stream was written as a table before: remove that table (ours: deterministic id and our
+        stream tags), unless a refresh rule spares it (its generation is not older than the minimum)."""
+        table_id = self._old_table_id()
+        table = self.ctx.client.get_table(table_id)
+        if table is None or not owns_table(self.stream.key, table):
+            return
+        if rule.kind == "refresh":
+            assert rule.min_generation is not None
+            generation = generation_of(table.get("tags") or [])
+            if generation is None or generation >= rule.min_generation:
+                logger.info(
+                    "stream %s is written as documents now; its table %s (generation %s) is kept by the %s "
+                    "rule: delete it in Dust if it is no longer wanted",
+                    self.stream.key,
+                    table_id,
+                    "unknown" if generation is None else generation,
+                    rule.describe(),
+                )
+                return
+        self.ctx.client.delete_table(table_id)
         logger.info(
-            "stream %s: %s clean-up removed %d documents this sync did not send (%d listed in %d passes)%s",
+            "stream %s is written as documents now: its table %s from earlier syncs was deleted (%s clean-up)",
             self.stream.key,
-            self.rule.describe(),
-            result.deleted,
-            result.listed,
-            result.passes,
-            f"; it kept {vouched} ids the sync ledger vouches for (found unchanged by an attempt of this "
-            f"generation) and removed {pruned} ledger rows of older generations"
-            if vouched or pruned
-            else "",
+            table_id,
+            rule.describe(),
         )
+
+    def _check_other_format(self) -> None:
+        self._submit(self._report_old_table)
+
+    def _report_old_table(self) -> None:
+        table_id = self._old_table_id()
+        try:
+            table = self.ctx.client.get_table(table_id, retry=False)
+        except DestinationError as exc:  # only a hint: never fail (nor hold up) a sync for it
+            logger.info("stream %s: could not check for an old table %s: %s", self.stream.key, table_id, exc)
+            return
+        if table is not None and owns_table(self.stream.key, table):
+            logger.warning(
+                "stream %s is written as documents, but its table %s from earlier syncs (as a table) stays: "
+                "%s never removes data. Delete the table in Dust, or run one overwrite sync of the stream",
+                self.stream.key,
+                table_id,
+                self.stream.destination_sync_mode,
+            )
 
 
 class TableSink(StreamSink):
@@ -534,7 +681,8 @@ class TableSink(StreamSink):
             self._upsert_split(table_id, rows)
         for row_id in deletes:
             self.ctx.client.delete_row(table_id, row_id)
-        self.ctx.stats.add(committed=len(rows) + len(deletes), deleted=len(deletes))
+        self.ctx.stats.add(committed=len(rows) + len(deletes))
+        self.ctx.stats.count_deleted(self.stream.key, "rows", "CDC", len(deletes))
 
     def _upsert_split(self, table_id: str, rows: list[bytes]) -> None:
         """A 413 splits the batch in halves (a single row that is still too big is an error naming it)."""
@@ -551,6 +699,34 @@ class TableSink(StreamSink):
             middle = len(rows) // 2
             self._upsert_split(table_id, rows[:middle])
             self._upsert_split(table_id, rows[middle:])
+
+    def _queue_cleanup(self, rule: SweepRule) -> None:
+        after = self.outstanding()
+        self._submit(self._sweep, after=after)
+        # documents of this stream from syncs that wrote it as documents: the same rule, nothing kept
+        self._track(self.ctx.document_cleanups.request(DocumentCleanup(self.stream.key, rule, None), after))
+
+    def _check_other_format(self) -> None:
+        self._submit(self._report_old_documents)
+
+    def _report_old_documents(self) -> None:
+        """Documents of this stream from syncs that wrote it as documents stay in append/dedup: one search
+        filtered by the stream's tag finds some (a hint, not a listing of the data source)."""
+        key = self.stream.key
+        try:
+            found = self.ctx.client.search_tagged(f"{STREAM_TAG}{clean_tag(key.name)}")
+        except DestinationError as exc:  # only a hint: never fail a sync for it
+            logger.info("stream %s: could not check for old documents: %s", key, exc)
+            return
+        ours = [d["document_id"] for d in found if owns_document(key, d.get("document_id"), d.get("tags"))]
+        if ours:
+            logger.warning(
+                "stream %s is written as a table, but its documents from earlier syncs (as documents) stay, "
+                "e.g. %s: %s never removes data. Run one overwrite sync of the stream, or delete them in Dust",
+                key,
+                ", ".join(repr(i) for i in ours[:3]),
+                self.stream.destination_sync_mode,
+            )
 
     def _sweep(self) -> None:
         assert self.rule is not None
@@ -575,17 +751,20 @@ class TableSink(StreamSink):
                 )
                 return
         result = sweep_rows(self.ctx.client, table_id, self.seen)
-        self.ctx.stats.add(swept=result.deleted)
+        self.ctx.stats.count_deleted(self.stream.key, "rows", "clean-up", result.deleted)
         logger.info(
             "stream %s: %s clean-up removed %d rows of table %s this sync did not send "
-            "(%d listed in %d passes)",
+            "(%d read in %d requests, %d passes)",
             self.stream.key,
             self.rule.describe(),
             result.deleted,
             table_id,
             result.listed,
+            result.requests,
             result.passes,
         )
+        if not result.confirmed:
+            warn_unconfirmed(self.ctx.stats, self.stream.key, self.rule, "rows", result)
 
     def finish(self) -> None:
         super().finish()

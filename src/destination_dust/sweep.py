@@ -12,19 +12,26 @@ carries the `airbyte:stream:{name}` tag AND its `airbyte:namespace:` tags are ex
 a stream without a namespace). Rows are ours when they are in the stream's table (deterministic table_id).
 Everything else in the data source is never deleted.
 
-Memory: the listing is read page by page; "sent by this sync" is asked of the on-disk SeenIds one page at a
-time. Deleting shifts later pages back, so the next offset is `offset + page - deleted`; documents written
-concurrently by other streams can shift pages too, so a pass that deleted something is followed by another
-pass (at most MAX_PASSES) until a pass finds nothing to delete.
+The listing (`sweep_listing`) pages by offset, which others' writes and deletes shift while we read. Dust
+orders by a key fixed per document version (timestamp, then version), so a version keeps its place
+relative to every other. Each request therefore starts a few items before where the previous page's
+survivors ended (`ANCHORS` overlap), and a page is *joined* to what came before when it holds one of those
+survivors, unchanged: every stale item not yet seen lies after that anchor, so in this page or a later one.
+A pass whose every page was joined has seen every item that existed throughout it (re-reading some is
+harmless: judging is idempotent); otherwise another pass runs, up to MAX_PASSES, and the result says the
+clean-up is unconfirmed. Memory: one page and the anchors; "sent by this sync" is asked of the on-disk
+SeenIds one page at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+
+import orjson
 
 from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.client import DustClient
@@ -32,9 +39,10 @@ from destination_dust.documents import GENERATION_TAG, clean_tag
 from destination_dust.ids import stream_prefix
 from destination_dust.seen import SeenIds
 
-DOCUMENT_PAGE = 100  # listed documents carry their text: keep a page small
+DOCUMENT_PAGE = 100  # the emulator lists documents with their text: keep a page small
 ROW_PAGE = 1000
-MAX_PASSES = 3
+ANCHORS = 10  # survivors of a page re-read at the head of the next, to join the two (module doc)
+MAX_PASSES = 4
 DELETE_WORKERS = 4
 
 STREAM_TAG = "airbyte:stream:"
@@ -103,6 +111,17 @@ def owns_document(stream: StreamKey, document_id: Any, tags: Any) -> bool:
     return namespaces == ({f"{NAMESPACE_TAG}{clean_tag(stream.namespace)}"} if stream.namespace else set())
 
 
+def owns_table(stream: StreamKey, table: Mapping[str, Any]) -> bool:
+    """Is this table (found under the stream's deterministic table_id) one we wrote for `stream`? Its tags
+    must name the stream and exactly its namespace, as TableMapper.table_body writes them."""
+    tags = table.get("tags")
+    tag_set = {t for t in tags if isinstance(t, str)} if isinstance(tags, list) else set()
+    if f"{STREAM_TAG}{stream.name}" not in tag_set:
+        return False
+    namespaces = {t for t in tag_set if t.startswith(NAMESPACE_TAG)}
+    return namespaces == ({f"{NAMESPACE_TAG}{stream.namespace}"} if stream.namespace else set())
+
+
 def document_doomed(stream: StreamKey, rule: SweepRule, document: Mapping[str, Any]) -> bool:
     """Is this listed document to be removed by `rule`, if this sync did not send it?"""
     tags = document.get("tags")
@@ -117,40 +136,68 @@ def document_doomed(stream: StreamKey, rule: SweepRule, document: Mapping[str, A
 
 @dataclass
 class SweepResult:
-    listed: int = 0
+    listed: int = 0  # items read, re-reads included
+    requests: int = 0  # listing requests
     deleted: int = 0
     passes: int = 0
+    unjoined: int = 0  # pages of the last pass that could not be joined to the ones before
+    deleted_by: dict[Hashable, int] = field(default_factory=dict)  # per owner (see `sweep_listing`)
+
+    @property
+    def confirmed(self) -> bool:
+        """Did the last pass see every item that existed throughout it (so nothing stale is left)?"""
+        return self.passes > 0 and self.unjoined == 0
 
 
-def _sweep_pages(
+def sweep_listing(
     list_page: Callable[[int, int], Sequence[Mapping[str, Any]]],
     id_of: Callable[[Mapping[str, Any]], str | None],
-    doomed: Callable[[Mapping[str, Any]], bool],
+    version_of: Callable[[Mapping[str, Any]], Hashable],
+    judge: Callable[[Sequence[Mapping[str, Any]]], dict[str, Hashable]],
     delete: Callable[[str], None],
-    seen: SeenIds,
+    *,
     page_size: int,
     workers: int = DELETE_WORKERS,
+    anchors: int = ANCHORS,
+    max_passes: int = MAX_PASSES,
 ) -> SweepResult:
+    """Page through a listing, delete what `judge` returns for each page ({id: owner}, counted per owner in
+    `deleted_by`), and repeat the pass until one is joined throughout (see the module doc)."""
+    if page_size < 2:
+        raise ValueError("a listing page must hold at least 2 items: one to join on, one to move on")
+    anchors = max(1, min(anchors, page_size // 2))  # a full page always reaches past its anchors
     result = SweepResult()
+
+    def one_pass(pool: ThreadPoolExecutor) -> int:
+        """One pass from offset 0; returns how many pages could not be joined to the ones before."""
+        frontier: list[Hashable] = []  # versions of the last survivors, oldest first (the anchors)
+        position = 0  # where the next unseen item should be, had nobody else changed anything
+        unjoined = 0
+        while True:
+            start = position - len(frontier)
+            page = list_page(page_size, start)
+            result.requests += 1
+            result.listed += len(page)
+            versions = [version_of(item) for item in page]
+            if start > 0 and not set(frontier).intersection(versions):
+                unjoined += 1  # no anchor in this page: what lay between may have slipped past (module doc)
+            victims = judge(page)
+            for future in [pool.submit(delete, victim) for victim in victims]:
+                future.result()  # the first failure fails the sweep (and the sync): nothing half-known
+            for owner in victims.values():
+                result.deleted_by[owner] = result.deleted_by.get(owner, 0) + 1
+            result.deleted += len(victims)
+            survivors = [v for item, v in zip(page, versions, strict=True) if id_of(item) not in victims]
+            frontier = survivors[-anchors:]  # anchors still listed were re-read: they are survivors too
+            position = start + len(survivors)
+            if len(page) < page_size:
+                return unjoined
+
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="dust-sweep") as pool:
-        for _ in range(MAX_PASSES):
+        while result.passes < max_passes:
             result.passes += 1
-            deleted_this_pass = 0
-            offset = 0
-            while True:
-                page = list_page(page_size, offset)
-                if not page:
-                    break
-                result.listed += len(page)
-                candidates = [i for i in (id_of(item) for item in page if doomed(item)) if i is not None]
-                sent = seen.contains_many(candidates) if candidates else set()
-                victims = list(dict.fromkeys(i for i in candidates if i not in sent))
-                for future in [pool.submit(delete, victim) for victim in victims]:
-                    future.result()  # the first failure fails the sweep (and the sync): nothing half-known
-                deleted_this_pass += len(victims)
-                offset += len(page) - len(victims)
-            result.deleted += deleted_this_pass
-            if deleted_this_pass == 0:
+            result.unjoined = one_pass(pool)
+            if result.unjoined == 0:
                 break
     return result
 
@@ -160,21 +207,63 @@ def _workers(client: DustClient) -> int:
     return min(DELETE_WORKERS, client.config.max_concurrent_requests)
 
 
+@dataclass
+class DocumentCleanup:
+    """One stream's share of a documents listing: what its rule dooms and this sync did not keep goes.
+    `kept` None: this sync wrote no document of the stream (it writes a table now), so nothing is kept."""
+
+    stream: StreamKey
+    rule: SweepRule
+    kept: SeenIds | None
+
+
+def _document_version(document: Mapping[str, Any]) -> Hashable:
+    """A document version as the listing shows it; a re-upsert changes `created` (and usually more)."""
+    return (
+        document.get("document_id"),
+        document.get("timestamp"),
+        document.get("created"),
+        document.get("hash"),
+    )
+
+
+def _document_id(document: Mapping[str, Any]) -> str | None:
+    value = document.get("document_id")
+    return value if isinstance(value, str) else None
+
+
 def sweep_documents(
-    client: DustClient, stream: StreamKey, rule: SweepRule, seen: SeenIds, *, page_size: int = DOCUMENT_PAGE
+    client: DustClient, cleanups: Sequence[DocumentCleanup], *, page_size: int = DOCUMENT_PAGE
 ) -> SweepResult:
-    """Delete the stream's documents that `rule` dooms and this sync did not send."""
+    """One listing of the data source for every clean-up in `cleanups`; `deleted_by` counts per index."""
 
     def list_page(limit: int, offset: int) -> Sequence[Mapping[str, Any]]:
         documents, _total = client.list_documents(limit=limit, offset=offset)
         return documents
 
-    def id_of(document: Mapping[str, Any]) -> str | None:
-        value = document.get("document_id")
-        return value if isinstance(value, str) else None
+    def judge(page: Sequence[Mapping[str, Any]]) -> dict[str, Hashable]:
+        victims: dict[str, Hashable] = {}
+        for index, cleanup in enumerate(cleanups):
+            doomed = [
+                i
+                for i in (_document_id(d) for d in page if document_doomed(cleanup.stream, cleanup.rule, d))
+                if i is not None and i not in victims
+            ]
+            if not doomed:
+                continue
+            kept = cleanup.kept.contains_many(doomed) if cleanup.kept is not None else set()
+            victims.update((i, index) for i in doomed if i not in kept)
+        return victims
 
-    doomed = partial(document_doomed, stream, rule)
-    return _sweep_pages(list_page, id_of, doomed, client.delete_document, seen, page_size, _workers(client))
+    return sweep_listing(
+        list_page,
+        _document_id,
+        _document_version,
+        judge,
+        client.delete_document,
+        page_size=page_size,
+        workers=_workers(client),
+    )
 
 
 def sweep_rows(client: DustClient, table_id: str, seen: SeenIds, *, page_size: int = ROW_PAGE) -> SweepResult:
@@ -184,9 +273,19 @@ def sweep_rows(client: DustClient, table_id: str, seen: SeenIds, *, page_size: i
         rows, _total = client.list_rows(table_id, limit=limit, offset=offset)
         return rows
 
-    def id_of(row: Mapping[str, Any]) -> str | None:
+    def row_id(row: Mapping[str, Any]) -> str | None:
         value = row.get("row_id")
         return value if isinstance(value, str) else None
 
+    def version(row: Mapping[str, Any]) -> Hashable:
+        return (row.get("row_id"), orjson.dumps(row.get("value"), option=orjson.OPT_SORT_KEYS))
+
+    def judge(page: Sequence[Mapping[str, Any]]) -> dict[str, Hashable]:
+        ids = [i for i in map(row_id, page) if i is not None]
+        sent = seen.contains_many(ids) if ids else set()
+        return {i: None for i in ids if i not in sent}
+
     delete = partial(client.delete_row, table_id)
-    return _sweep_pages(list_page, id_of, lambda _row: True, delete, seen, page_size, _workers(client))
+    return sweep_listing(
+        list_page, row_id, version, judge, delete, page_size=page_size, workers=_workers(client)
+    )

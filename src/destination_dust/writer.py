@@ -4,6 +4,8 @@ stdin line -> the previous record's sink: add_line (a tables stream's record, re
            -> decode_record_line -> RECORD of a configured stream -> its sink's add_raw -> pipeline -> Dust
            -> otherwise parse_line + message_of -> STATE -> flush the sinks it covers -> state gate -> stdout
                                                -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
+                                                  (documents clean-ups queue for a shared listing, which
+                                                  starts when a STATE waits for one, or at the end)
                                                -> RECORD (unknown stream, no data object) -> skipped, counted
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import Future
 from typing import IO, Any
 
 from destination_dust.catalog import StreamConfig, StreamKey
@@ -59,13 +62,14 @@ class Writer:
         self.stats = SyncStats()
         self.counter = RecordCounter()
         self.seen = SeenStore()  # ids sent by this sync, on disk (overwrite/refresh sweeps, dedup by cursor)
+        self.ctx = SinkContext(self.config, self.client, self.pipeline, self.stats, self.seen)
         self.sinks = self._make_sinks()
         self._unknown_streams: set[StreamKey] = set()
         # logs on a timer, so progress shows while stdin is idle or the pipeline drains
         self.progress = Progress(self.stats, self.pipeline, self.gate, self.client, logger.info)
 
     def _make_sinks(self) -> dict[StreamKey, StreamSink]:
-        ctx = SinkContext(self.config, self.client, self.pipeline, self.stats, self.seen)
+        ctx = self.ctx
         table_streams = [k for k, s in self.streams.items() if s.data_format == "tables"]
         # names that last: one listing of the data source's tables tells which streams have a table already
         listing = self.client.list_tables() if table_streams else []
@@ -89,11 +93,16 @@ class Writer:
             self.read(stdin)
             for sink in self.sinks.values():
                 sink.finish()
+            while self.ctx.document_cleanups.start():  # the queued documents clean-ups: one listing
+                self.pipeline.wait_all()
+                self.pipeline.raise_if_failed()
             self.pipeline.wait_all()
             self.pipeline.raise_if_failed()
             self.gate.release_ready()
             self.progress.stop()
             self.progress.report(final=True)
+            for line in self.stats.deletion_lines():
+                logger.info(line)
         finally:
             self.progress.stop()
             # let in-flight work end (its states may still be released), then stop the threads
@@ -196,7 +205,7 @@ class Writer:
             sink = self.sinks.get(key) if key else None
             if sink is not None and key is not None:
                 sink.flush()
-                self.gate.add(message.raw, sink.outstanding(), self.counter.take_stream(key))
+                self._gate(message.raw, sink.outstanding(), self.counter.take_stream(key))
             else:
                 self.gate.add(message.raw, [], None)
             return
@@ -204,7 +213,14 @@ class Writer:
         for sink in self.sinks.values():
             sink.flush()
             deps.extend(sink.outstanding())
-        self.gate.add(message.raw, deps, self.counter.take_all())
+        self._gate(message.raw, deps, self.counter.take_all())
+
+    def _gate(self, raw: bytes, deps: list[Future[Any]], count: int | None) -> None:
+        """Queue a STATE; one that waits for a queued documents clean-up starts its listing now."""
+        cleanups = self.ctx.document_cleanups
+        if cleanups.waits_for(deps):
+            cleanups.start(gather=True)
+        self.gate.add(raw, deps, count)
 
     def _stream_key_of_descriptor(self, descriptor: Any) -> StreamKey | None:
         if not isinstance(descriptor, dict) or not isinstance(descriptor.get("name"), str):

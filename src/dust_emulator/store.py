@@ -386,19 +386,19 @@ class Store:
             token_count,
         )
         with self._tx() as db:
+            # Core inserts a new version row per upsert (the previous one becomes 'superseded'), so a
+            # re-upserted document gets a new, highest id: the tie order of `list_documents`
+            previous = db.execute(
+                "DELETE FROM documents WHERE ds = ? AND document_id = ? RETURNING id", (ds, document_id)
+            ).fetchone()
+            if previous is not None:
+                db.execute("DELETE FROM documents_fts WHERE rowid = ?", (previous[0],))
             row = db.execute(
                 "INSERT INTO documents (ds, document_id, title, mime_type, source_url, tags, parents,"
                 " parent_id, timestamp, created, text, section, hash, text_size, chunk_count, token_count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (ds, document_id) DO UPDATE SET title = excluded.title,"
-                " mime_type = excluded.mime_type, source_url = excluded.source_url, tags = excluded.tags,"
-                " parents = excluded.parents, parent_id = excluded.parent_id, timestamp = excluded.timestamp,"
-                " created = excluded.created, text = excluded.text, section = excluded.section,"
-                " hash = excluded.hash, text_size = excluded.text_size, chunk_count = excluded.chunk_count,"
-                " token_count = excluded.token_count RETURNING id",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 values,
             ).fetchone()
-            db.execute("DELETE FROM documents_fts WHERE rowid = ?", (row[0],))
             db.execute("INSERT INTO documents_fts (rowid, text) VALUES (?, ?)", (row[0], text))
         return self._document_record(dict(zip(_DOC_COLUMNS, (row[0], *values), strict=True)))
 
@@ -420,6 +420,9 @@ class Store:
     def list_documents(
         self, ds: int, limit: int, offset: int, document_ids: list[str] | None = None
     ) -> tuple[list[dict[str, Any]], int]:
+        """Core's order: `ORDER BY dsd.timestamp DESC` over the latest versions, read backwards along the
+        (data_source, status, timestamp) index, so equal timestamps come newest version first (id DESC).
+        Offsets count in that order at the moment of each request: deleting or upserting shifts pages."""
         where, params = "ds = ?", list[Any]([ds])
         if document_ids:
             where += f" AND document_id IN ({','.join('?' * len(document_ids))})"
@@ -609,13 +612,15 @@ class Store:
         return {"name": name, "table_id": table_id, "description": description, "schema": new_schema}
 
     def list_rows(self, ds: int, table_id: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """Core's Postgres order, `ORDER BY created DESC`, where `created` is the row's first insert (an
+        upsert keeps it): newest rows first, equal times newest insert first."""
         with self._lock:
             table_pk, _ = self._table_pk(self._db, ds, table_id)
             total = self._db.execute("SELECT COUNT(*) FROM rows_ WHERE table_pk = ?", (table_pk,)).fetchone()[
                 0
             ]
             rows = self._db.execute(
-                "SELECT row_id, value FROM rows_ WHERE table_pk = ? ORDER BY id LIMIT ? OFFSET ?",
+                "SELECT row_id, value FROM rows_ WHERE table_pk = ? ORDER BY id DESC LIMIT ? OFFSET ?",
                 (table_pk, limit, offset),
             ).fetchall()
         return [{"row_id": r[0], "value": orjson.loads(r[1])} for r in rows], int(total)

@@ -51,7 +51,8 @@ def configured_stream(
 
 
 class RecordingDust(DustClient):
-    """The calls of a tables sync, kept instead of sent: no table exists before, every upsert succeeds."""
+    """The calls of a tables sync, kept instead of sent: no table and no document exists before, every upsert
+    succeeds."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,7 +61,7 @@ class RecordingDust(DustClient):
         self.table_reads = 0
         self.tables: dict[str, set[str]] = {}  # table_id -> row ids received
 
-    def get_table(self, table_id: str) -> dict[str, Any] | None:
+    def get_table(self, table_id: str, *, retry: bool = True) -> dict[str, Any] | None:
         self.table_reads += 1
         return None
 
@@ -76,6 +77,12 @@ class RecordingDust(DustClient):
 
     def delete_row(self, table_id: str, row_id: str) -> None:
         self.deleted.append(row_id)
+
+    def list_documents(self, *, limit: int = 500, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        return [], 0  # the data source holds no documents (an overwrite stream's clean-up looks for some)
+
+    def search_tagged(self, tag: str, *, top_k: int = 10) -> list[dict[str, Any]]:
+        return []  # ...nor does an append stream's look-up for old documents find any
 
     @property
     def rows(self) -> list[dict[str, Any]]:

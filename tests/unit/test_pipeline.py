@@ -247,7 +247,8 @@ class _Stats:
     read = 1200
     committed = 200
     skipped_unchanged = 50
-    deleted = 0
+    deleted = 3
+    swept = 40
     truncated = 0
 
 
@@ -286,6 +287,7 @@ def test_progress_lines_carry_the_counts_the_rate_and_an_eta_for_a_rate_bound_sy
     text = progress.report()
     assert "1200 records read" in text and "260 committed" in text and "50 unchanged skipped" in text
     assert "8 requests in flight" in text and "2.0 records/s now" in text and "1 rate-limited" in text
+    assert "43 deleted (3 by CDC, 40 by clean-ups)" in text
     assert "rate-bound at 120 document upserts/min" in text
     assert "ETA for the 940 records read and not yet committed: ~470s" in text
     assert lines == [text]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.ids import document_id
@@ -96,72 +98,227 @@ def test_overwrite_dooms_every_owned_document_whatever_its_generation() -> None:
     assert not document_doomed(USERS, rule, doc("users-1", "airbyte:stream:orders"))
 
 
-# -- paging: deleting while listing, and documents inserted by others during the listing --------------------
+# -- the listing under concurrency: a simulated data source, other writers and deleters between requests -----
 
 
-class Listing:
-    """An ordered collection listed by (limit, offset), newest first like Dust's document list."""
+class DataSource:
+    """Dust's document listing in miniature: the latest version of each document, ordered by a key fixed per
+    version (timestamp DESC, then newest version first), read by (limit, offset) at the moment of each
+    request. `between` runs before every request the sweep makes: other writers and deleters."""
 
-    def __init__(self, ids: list[str]) -> None:
-        self.items = list(ids)
-        self.deleted: list[str] = []
-        self.on_page: Any = None  # called before each page: simulates concurrent writers
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.version = 0
+        self.between: Any = None
+        self.sweep_deleted: list[str] = []
 
-    def page(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        if self.on_page is not None:
-            self.on_page(self)
-        return [{"row_id": i} for i in self.items[offset : offset + limit]]
+    def upsert(self, document_id: str, timestamp: int, *tags: str) -> None:
+        self.version += 1
+        self.docs[document_id] = {
+            "document_id": document_id,
+            "timestamp": timestamp,
+            "created": self.version,
+            "hash": f"h{self.version}",
+            "tags": list(tags),
+        }
 
-    def delete(self, item: str) -> None:
-        self.items.remove(item)
-        self.deleted.append(item)
+    def ordered(self) -> list[dict[str, Any]]:
+        return sorted(self.docs.values(), key=lambda d: (-d["timestamp"], -d["created"]))
+
+    # the client's surface that sweep_documents uses
+
+    def list_documents(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        if self.between is not None:
+            self.between(self)
+        return [dict(d) for d in self.ordered()[offset : offset + limit]], len(self.docs)
+
+    def delete_document(self, document_id: str) -> None:
+        if self.between is not None:
+            self.between(self)
+        self.sweep_deleted.append(document_id)
+        self.docs.pop(document_id, None)
+
+    class config:  # the attribute the sweep reads from a DustClient
+        max_concurrent_requests = 1  # deletes one at a time: a deterministic interleaving
 
 
-def run_sweep(listing: Listing, seen_ids: set[str], page_size: int) -> Any:
+def ours(stream: str, key: int) -> tuple[str, str]:
+    return f"{stream}-{key}", f"airbyte:stream:{stream}"
+
+
+def run_cleanups(
+    source: DataSource, kept: dict[str, set[str]], page_size: int = 10
+) -> tuple[Any, dict[str, int]]:
+    """Sweep `users`, `orders` and `notes` (overwrite) in one listing; `kept` = what this sync sent."""
     from destination_dust.seen import SeenStore
-    from destination_dust.sweep import _sweep_pages
+    from destination_dust.sweep import DocumentCleanup, sweep_documents
 
     store = SeenStore()
-    seen = store.stream("s")
-    for item in seen_ids:
-        seen.add(item)
     try:
-        return _sweep_pages(
-            listing.page,
-            lambda row: row["row_id"],
-            lambda row: not row["row_id"].startswith("other"),
-            listing.delete,
-            seen,
-            page_size,
-        )
+        cleanups = []
+        for name in ("users", "orders", "notes"):
+            seen = store.stream(name)
+            for item in kept.get(name, set()):
+                seen.add(item)
+            cleanups.append(DocumentCleanup(StreamKey(None, name), SweepRule("overwrite"), seen))
+        result = sweep_documents(source, cleanups, page_size=page_size)  # type: ignore[arg-type]
+        per_stream = {c.stream.name: result.deleted_by.get(i, 0) for i, c in enumerate(cleanups)}
+        return result, per_stream
     finally:
         store.close()
 
 
-@pytest.mark.parametrize("page_size", [1, 3, 7, 100])
-def test_sweep_pages_deletes_every_unseen_item_in_one_pass(page_size: int) -> None:
-    items = [f"k{i}" for i in range(50)] + [f"other{i}" for i in range(5)]
-    listing = Listing(items)
-    kept = {f"k{i}" for i in range(0, 50, 4)}
-    result = run_sweep(listing, kept, page_size)
-    assert set(listing.items) == kept | {f"other{i}" for i in range(5)}
-    assert result.deleted == 50 - len(kept)
-    assert result.passes == 2  # the second pass finds nothing left
+def stale_left(source: DataSource, kept: dict[str, set[str]]) -> list[str]:
+    return [
+        d
+        for d, doc in source.docs.items()
+        for name in ("users", "orders", "notes")
+        if d.startswith(f"{name}-")
+        and f"airbyte:stream:{name}" in doc["tags"]
+        and d not in kept.get(name, set())
+    ]
 
 
-def test_sweep_pages_catches_items_shifted_by_concurrent_inserts() -> None:
-    """Other streams insert newer documents at the head while we page: later pages shift, and a single pass
-    would miss some stale items. The re-pass catches them."""
-    listing = Listing([f"k{i}" for i in range(40)])
-    inserted = iter(range(20))  # 10 pages see 2 new documents each, then the writers stop
+def test_one_listing_serves_three_streams_and_counts_each() -> None:
+    """Item 1 of "Overwrite at scale": 3 x 70 documents, none resent; one shared listing deletes all 210."""
+    source = DataSource()
+    for key in range(70):
+        for name in ("users", "orders", "notes"):
+            source.upsert(*ours(name, key)[:1], 1_700_000_000_000, ours(name, key)[1])
+    source.upsert("handbook", 1_600_000_000_000, "team:hr")  # older: listed last
+    result, per_stream = run_cleanups(source, {})
+    assert set(source.docs) == {"handbook"}
+    assert per_stream == {"users": 70, "orders": 70, "notes": 70} and result.deleted == 210
+    assert result.confirmed and result.passes == 1
+    # every page deleted whole (offset 0 each time), then the last page: the foreign document alone
+    assert result.requests == 210 // 10 + 1 and result.listed == 211
 
-    def insert_two(lst: Listing) -> None:
-        for number in [next(inserted, None), next(inserted, None)]:
+
+def test_pages_are_joined_across_deletions_by_another_client() -> None:
+    """Another client deletes documents ahead of the sweep's position between two pages: offsets shift back
+    and a plain `offset += kept` would skip the documents that moved into the part already read."""
+    source = DataSource()
+    for key in range(100):
+        source.upsert(f"other-{key}", 2_000 - key, "airbyte:stream:other")  # newer: listed first
+    for key in range(60):
+        source.upsert(*ours("users", key)[:1], 1_000 - key, ours("users", key)[1])
+    kept = {"users": {f"users-{k}" for k in range(0, 60, 3)}}
+    victims = iter(range(0, 100, 2))
+
+    def delete_two_others(src: DataSource) -> None:
+        for _ in range(2):
+            number = next(victims, None)
             if number is not None:
-                lst.items.insert(0, f"other{number}")
+                src.docs.pop(f"other-{number}", None)
 
-    listing.on_page = insert_two
-    result = run_sweep(listing, {"k5", "k39"}, page_size=5)
-    assert {i for i in listing.items if i.startswith("k")} == {"k5", "k39"}
-    assert result.passes >= 2 and result.deleted == 38
-    assert len([i for i in listing.items if i.startswith("other")]) == 20
+    source.between = delete_two_others
+    result, per_stream = run_cleanups(source, kept)
+    assert stale_left(source, kept) == []
+    assert per_stream["users"] == 40 and result.confirmed
+    assert not set(source.sweep_deleted) & kept["users"]
+
+
+def test_a_page_that_cannot_be_joined_makes_another_pass_and_is_reported_when_it_never_settles() -> None:
+    source = DataSource()
+    for key in range(50):
+        source.upsert(f"other-{key}", 2_000 - key, "airbyte:stream:other")
+    for key in range(30):
+        source.upsert(*ours("users", key)[:1], 1_000 - key, ours("users", key)[1])
+    counter = iter(range(10**6))
+
+    def churn(src: DataSource) -> None:
+        # every request: 20 documents of another client re-written (new versions, newest first)
+        for _ in range(20):
+            src.upsert(f"other-{next(counter) % 50}", 3_000 + next(counter), "airbyte:stream:other")
+
+    source.between = churn
+    result, _ = run_cleanups(source, {"users": {"users-1"}})
+    assert not set(source.sweep_deleted) & {"users-1"}
+    if result.confirmed:
+        assert stale_left(source, {"users": {"users-1"}}) == []
+    else:
+        assert result.passes == 4 and result.unjoined > 0
+
+
+# what another client does between two requests of the sweep: (what, which key, new timestamp, how many)
+ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["insert", "rewrite", "delete", "delete_ours", "nothing"]),
+        st.integers(0, 200),
+        st.integers(0, 3_000),
+        st.integers(1, 12),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sizes=st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 40)),
+    others=st.integers(0, 60),
+    stamps=st.integers(1, 5),  # few distinct timestamps: many ties, as when emitted_at dates documents
+    kept_every=st.integers(1, 5),
+    page_size=st.integers(2, 15),
+    actions=ACTIONS,
+    seed=st.integers(0, 2**16),
+)
+def test_property_never_a_stale_document_left_when_done_never_a_kept_one_deleted(
+    sizes: tuple[int, int, int],
+    others: int,
+    stamps: int,
+    kept_every: int,
+    page_size: int,
+    actions: list[tuple[str, int, int, int]],
+    seed: int,
+) -> None:
+    """Other writers (new documents, new versions of documents that are not stale) and deleters (anything,
+    ours included) act between every two requests of the sweep. When the sweep says it is confirmed, no
+    stale document is left; it never deletes a kept document, nor one that is not ours."""
+    import random
+
+    rng = random.Random(seed)
+    source = DataSource()
+    kept: dict[str, set[str]] = {}
+    for name, size in zip(("users", "orders", "notes"), sizes, strict=True):
+        for key in range(size):
+            doc_id, tag = ours(name, key)
+            source.upsert(doc_id, rng.randrange(stamps), tag)
+            if key % kept_every == 0:
+                kept.setdefault(name, set()).add(doc_id)
+    for key in range(others):
+        source.upsert(f"handbook-{key}", rng.randrange(stamps), "team:hr")
+    not_ours = set(source.docs) - {d for d in source.docs if d.split("-")[0] in {"users", "orders", "notes"}}
+    all_kept = set().union(*kept.values()) if kept else set()
+    pending = list(actions)
+
+    def act(src: DataSource) -> None:
+        if not pending:
+            return
+        what, key, stamp, count = pending.pop(0)
+        for step in range(count):
+            one(src, what, key + step * 7, stamp + step)
+
+    def one(src: DataSource, what: str, key: int, stamp: int) -> None:
+        if what == "insert":
+            src.upsert(f"new-{key}", stamp % (stamps + 2), "airbyte:stream:other")
+            not_ours.add(f"new-{key}")
+        elif what == "rewrite":  # a new version of a document that is not stale: it may move anywhere
+            movable = sorted(not_ours | all_kept & set(src.docs))
+            if movable:
+                doc = src.docs.get(movable[key % len(movable)])
+                if doc is not None:
+                    src.upsert(doc["document_id"], stamp % (stamps + 2), *doc["tags"])
+        elif what in ("delete", "delete_ours") and src.docs:
+            pool = sorted(d for d in src.docs if (what == "delete_ours") == (d not in not_ours))
+            if pool:
+                src.docs.pop(pool[key % len(pool)])
+
+    source.between = act
+    result, per_stream = run_cleanups(source, kept, page_size=page_size)
+    assert not set(source.sweep_deleted) & all_kept, "a document this sync kept was deleted"
+    assert not set(source.sweep_deleted) & not_ours, "a document that is not ours was deleted"
+    assert sum(per_stream.values()) == result.deleted == len(source.sweep_deleted)
+    if result.confirmed:
+        assert stale_left(source, kept) == []
+    if not actions:
+        assert result.confirmed and result.passes == 1
