@@ -325,6 +325,9 @@ class Composition:
         for member in members:
             if isinstance(member, ParentSink):
                 member.sweep_parents()
+        for member in members:
+            if isinstance(member, ChildSink) and not isinstance(member, GroupSink):
+                member.sweep_standalone()
         logger.info(
             "stream %s: composed documents: %d upserts, %d unchanged (skipped), %d deleted",
             self.parent_key,
@@ -527,6 +530,22 @@ class ChildSink(ComposedSink):
             heading = ""
         heading = single_line(heading) or title
         return heading if len(heading) <= MAX_HEADING else heading[: MAX_HEADING - 1] + "…"
+
+    def sweep_standalone(self) -> None:
+        """Documents of this stream of its own, from syncs before it was composed, go under its rule (its
+        sections live in the parent's documents, whose ids never carry this stream's prefix)."""
+        assert self.rule is not None
+        result = sweep_documents(self.ctx.client, [DocumentCleanup(self.stream.key, self.rule, None)])
+        self.ctx.stats.count_deleted(self.stream.key, "documents", "clean-up", result.deleted)
+        if result.deleted:
+            logger.info(
+                "stream %s is composed into %s now: its %d documents of its own from earlier syncs were removed "
+                "(%s clean-up)",
+                self.stream.key,
+                self.composition.parent_key,
+                result.deleted,
+                self.rule.describe(),
+            )
 
 
 class GroupSink(ChildSink):

@@ -208,6 +208,25 @@ def test_overwrite_of_the_comments_removes_the_sections_not_resent_after_complet
     assert "description: " in _text(dust, "tickets-1")  # the ticket's own content is untouched
 
 
+def test_a_child_stream_once_composed_loses_its_own_documents_in_an_overwrite(
+    dust: EmulatorProcess, tmp_path: Path
+) -> None:
+    records = [helpdesk.record("tickets", helpdesk.ticket(n)) for n in (1, 2)]
+    comments = list(helpdesk.comments(2, 3))
+    records += [helpdesk.record("ticket_comments", c) for c in comments]
+    standalone = [s for s in helpdesk.STREAM_SETTINGS if s["name"] != "ticket_comments"]
+    _sync(dust, tmp_path, _with_states(records), streams=standalone)  # comments as documents of their own
+    assert sum(d["document_id"].startswith("ticket_comments-") for d in dust.documents()) == 6
+    catalog = helpdesk.configured_catalog(comment_mode="overwrite")
+    comment_records = [r for r in records if r["record"]["stream"] == "ticket_comments"]
+    result = _sync(
+        dust, tmp_path, [*_with_states(comment_records), complete("ticket_comments")], catalog=catalog
+    )
+    assert not any(d["document_id"].startswith("ticket_comments-") for d in dust.documents())
+    assert len(SECTION.findall(_text(dust, "tickets-1"))) == 3  # composed now
+    assert any("6 documents of its own" in log for log in result.logs)
+
+
 def test_overwrite_of_the_tickets_removes_tickets_not_resent_with_their_comments(
     dust: EmulatorProcess, tmp_path: Path
 ) -> None:
