@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 ## Start a local Dust emulator, sync the bundled sample (tickets, users...) and show what landed.
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py --serve
+	$(BIN)/python examples/demo.py $$([ -t 0 ] && echo --serve)
 
 ## Everything CI runs: lint, types, and the whole test suite (unit, contract, e2e, PyAirbyte, browser).
 test: $(STAMP) lint typecheck

@@ -1,7 +1,8 @@
 """The demo: start a local Dust emulator, sync the bundled sample into it, and show what landed.
 
-    python examples/demo.py --serve    # sync, print a summary, keep the emulator and its web page up (make demo)
-    python examples/demo.py            # the same, then stop
+    python examples/demo.py --serve    # sync, print a summary, keep the emulator and its web page up
+                                       # (make demo, from a terminal)
+    python examples/demo.py            # the same, then stop (make demo when stdin is not a terminal)
 
 The sample (examples/data/) is a small help desk: tickets and events become documents (semantic search), each
 ticket's comments are composed into its document, users and order lines become tables (SQL), through one
@@ -151,7 +152,7 @@ def main() -> int:
                 print("The emulator keeps running until you press Ctrl-C.")
                 emulator.wait()
             else:
-                print("\nThe emulator stops now: run `make demo` (or add --serve) to browse what landed.")
+                print("\nThe emulator stops now: run `make demo` from a terminal (or add --serve) to browse what landed.")
             return code
         except KeyboardInterrupt:
             return 0
