@@ -152,7 +152,9 @@ def main() -> int:
                 print("The emulator keeps running until you press Ctrl-C.")
                 emulator.wait()
             else:
-                print("\nThe emulator stops now: run `make demo` from a terminal (or add --serve) to browse what landed.")
+                print(
+                    "\nThe emulator stops now: run `make demo` from a terminal (or add --serve) to browse what landed."
+                )
             return code
         except KeyboardInterrupt:
             return 0
