@@ -61,7 +61,8 @@ def test_tables_endpoint_has_schema_and_first_rows(synced: SyncedEmulator) -> No
         "created_at": "datetime",
     }
     assert table["row_count"] == len(sample.USERS) and len(table["rows"]) == 1
-    assert table["rows"][0]["value"]["email"] == "ada@example.com"
+    # Dust lists rows newest first: the first row shown is the last one the sync wrote
+    assert table["rows"][0]["value"]["email"] == sample.USERS[-1]["email"] == "alan@example.com"
 
 
 def test_search_endpoint_ranks_the_matching_ticket_first(synced: SyncedEmulator) -> None:

@@ -129,7 +129,7 @@ def test_a_ledger_that_cannot_be_written_says_so_once_and_never_vouches(
         {"name": ledger.TABLE_NAME, "table_id": "someone-else", "title": "", "description": ""}
     )
     blocked = GenerationLedger(client)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="destination_dust"):
         assert not blocked.record(USERS, 2, ["users-1"])
         assert not blocked.record(USERS, 2, ["users-2"])
     warnings = [r.getMessage() for r in caplog.records if "sync ledger" in r.getMessage()]
