@@ -1,9 +1,11 @@
 """Per-stream settings (`streams`): one entry per stream, overriding the connection-wide defaults.
 
-An entry is keyed by `name` (the stream's name, or `namespace.stream`). It may override `data_format` and every
-document rendering field (`text_fields`, `title_field`, `url_field`, `timestamp_field`, `tag_fields`), and may
-compose the stream into its parent's documents (`parent_stream`, `parent_key`, `order_by`, `section_title`;
-compose.py). The deprecated `stream_formats` object is read as entries holding only `data_format`.
+An entry is keyed by `name` (the stream's name, or `namespace.stream`). Its other properties are those of the
+spec's entry schema (`streams.items`): the ones named like a DustConfig field (`data_format`, the document
+rendering fields) override that field for the stream; the others compose the stream into its parent's
+documents (`parent_stream`, `parent_key`, `order_by`, `section_title`; compose.py) or group its records
+(`group_by`, `group_period`). The deprecated `stream_formats` object is read as entries holding only
+`data_format`.
 
 Entries are checked here, before the spec's own validation, so that a malformed one is reported by its name
 with the fix (the schema's messages would only say `streams.2`).
@@ -12,80 +14,89 @@ with the fix (the schema's messages would only say `streams.2`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from destination_dust.errors import ConfigError
+import jsonschema
 
-FORMATS = ("documents", "tables")
-RENDERING_FIELDS = ("title_field", "url_field", "timestamp_field")
-RENDERING_LISTS = ("text_fields", "tag_fields")
-COMPOSITION = ("parent_stream", "parent_key", "order_by", "section_title")
-GROUPING = ("group_by", "group_period")
-GROUP_PERIODS = ("day", "week", "month")
-KNOWN = ("name", "data_format", *RENDERING_LISTS, *RENDERING_FIELDS, *COMPOSITION, *GROUPING)
-MAX_TAG_FIELDS = 16
+from destination_dust.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """One `streams` entry. None means "not set here": the connection-wide value applies."""
+    """One `streams` entry: how it composes or groups the stream, and the connection-wide settings it
+    overrides. None means "not set here"."""
 
     name: str
-    data_format: str | None = None
-    text_fields: tuple[str, ...] | None = None
-    title_field: str | None = None
-    url_field: str | None = None
-    timestamp_field: str | None = None
-    tag_fields: tuple[str, ...] | None = None
     parent_stream: str | None = None
     parent_key: tuple[str, ...] = ()
     order_by: str | None = None
     section_title: str | None = None
     group_by: tuple[str, ...] = ()
     group_period: str | None = None
+    # every other property of the spec's entry schema (data_format, the document fields): DustConfig fields
+    # by the same name, applied by DustConfig.for_stream
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_format(self) -> str | None:
+        value = self.overrides.get("data_format")
+        return str(value) if value is not None else None
 
     @property
     def composed(self) -> bool:
         """Its records are sections of other documents (a parent's, or a group's), not documents."""
         return bool(self.parent_stream or self.group_by)
 
-    def overrides(self) -> dict[str, Any]:
-        """The DustConfig fields this entry sets (for dataclasses.replace)."""
-        names = ("data_format", *RENDERING_LISTS, *RENDERING_FIELDS)
-        values = {name: getattr(self, name) for name in names}
-        return {name: value for name, value in values.items() if value is not None}
+
+OWN_SETTINGS = tuple(f.name for f in fields(StreamSettings) if f.name not in {"name", "overrides"})
+COMPOSITION = ("parent_stream", "parent_key", "order_by", "section_title")
 
 
 def _fail(label: str, problem: str, fix: str) -> ConfigError:
     return ConfigError(f"streams entry {label}: {problem}. {fix}")
 
 
-def _path(entry: Mapping[str, Any], key: str, label: str) -> str | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(
-            label, f"'{key}' must be a non-empty string", 'Give a field\'s dot path, e.g. "author.name"'
-        )
-    return value.strip()
+def _alternatives(values: list[Any]) -> str:
+    quoted = [repr(v) for v in values]
+    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
 
 
-def _paths(entry: Mapping[str, Any], key: str, label: str) -> tuple[str, ...] | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
-        raise _fail(
+def _malformed(key: str, prop: Mapping[str, Any], label: str) -> ConfigError:
+    if prop.get("type") == "array":
+        return _fail(
             label,
             f"'{key}' must be a list of field paths",
             f'Write it as e.g. "{key}": ["status", "author.name"]',
         )
-    return tuple(p.strip() for p in value)
+    return _fail(label, f"'{key}' must be a non-empty string", 'Give a field\'s dot path, e.g. "author.name"')
 
 
-def parse_entry(entry: Any, index: int) -> StreamSettings:
+def _explain(
+    error: jsonschema.ValidationError, entry: Mapping[str, Any], props: Mapping[str, Any], label: str
+) -> ConfigError:
+    """A schema error in an entry as the problem and its fix, with the limits the spec gives."""
+    key = str(error.absolute_path[0])
+    if error.validator == "enum":
+        return _fail(
+            label, f"{key} {entry[key]!r} is not supported", f"Use {_alternatives(props[key]['enum'])}"
+        )
+    if error.validator == "maxItems":
+        return _fail(label, f"{len(entry[key])} {key}", f"Keep at most {props[key]['maxItems']}")
+    return _malformed(key, props[key], label)
+
+
+def _stripped(key: str, value: Any, prop: Mapping[str, Any], label: str) -> Any:
+    """A validated value without surrounding spaces; lists become tuples. Blank paths are refused."""
+    items = value if isinstance(value, list) else [value]
+    stripped = tuple(item.strip() if isinstance(item, str) else item for item in items)
+    if any(item == "" for item in stripped):
+        raise _malformed(key, prop, label)
+    return stripped if isinstance(value, list) else stripped[0]
+
+
+def parse_entry(entry: Any, index: int, schema: Mapping[str, Any]) -> StreamSettings:
+    """One entry, checked against `schema` (the spec's `streams.items`)."""
     if not isinstance(entry, dict):
         raise _fail(f"#{index + 1}", "is not an object", 'Write each entry as {"name": "<stream>", ...}')
     name = entry.get("name")
@@ -94,29 +105,21 @@ def parse_entry(entry: Any, index: int) -> StreamSettings:
             f"#{index + 1}", "has no 'name'", 'Add the stream\'s name (or namespace.stream) as "name"'
         )
     label = repr(name.strip())
-    unknown = sorted(str(k) for k in entry if k not in KNOWN)
+    entry = {key: value for key, value in entry.items() if value is not None}  # null means "not set"
+    props: Mapping[str, Any] = schema["properties"]
+    unknown = sorted(str(k) for k in entry if k not in props)
     if unknown:
-        raise _fail(label, f"unknown setting {', '.join(map(repr, unknown))}", f"Use only {', '.join(KNOWN)}")
-    data_format = entry.get("data_format")
-    if data_format is not None and data_format not in FORMATS:
-        raise _fail(label, f"data_format {data_format!r} is not supported", "Use 'documents' or 'tables'")
-    tag_fields = _paths(entry, "tag_fields", label)
-    if tag_fields is not None and len(tag_fields) > MAX_TAG_FIELDS:
-        raise _fail(label, f"{len(tag_fields)} tag_fields", f"Keep at most {MAX_TAG_FIELDS}")
+        raise _fail(label, f"unknown setting {', '.join(map(repr, unknown))}", f"Use only {', '.join(props)}")
+    errors = sorted(
+        jsonschema.Draft7Validator(schema).iter_errors(entry), key=lambda e: list(e.absolute_path)
+    )
+    if errors:
+        raise _explain(errors[0], entry, props, label)
+    values = {key: _stripped(key, value, props[key], label) for key, value in entry.items() if key != "name"}
     settings = StreamSettings(
         name=name.strip(),
-        data_format=data_format,
-        text_fields=_paths(entry, "text_fields", label),
-        title_field=_path(entry, "title_field", label),
-        url_field=_path(entry, "url_field", label),
-        timestamp_field=_path(entry, "timestamp_field", label),
-        tag_fields=tag_fields,
-        parent_stream=_path(entry, "parent_stream", label),
-        parent_key=_paths(entry, "parent_key", label) or (),
-        order_by=_path(entry, "order_by", label),
-        section_title=_path(entry, "section_title", label),
-        group_by=_paths(entry, "group_by", label) or (),
-        group_period=_path(entry, "group_period", label),
+        overrides={k: v for k, v in values.items() if k not in OWN_SETTINGS},
+        **{k: v for k, v in values.items() if k in OWN_SETTINGS},
     )
     _check_grouping(settings, label)
     _check_composition(settings, label)
@@ -124,10 +127,6 @@ def parse_entry(entry: Any, index: int) -> StreamSettings:
 
 
 def _check_grouping(settings: StreamSettings, label: str) -> None:
-    if settings.group_period is not None and settings.group_period not in GROUP_PERIODS:
-        raise _fail(
-            label, f"group_period {settings.group_period!r} is not supported", "Use day, week or month"
-        )
     if settings.group_period is not None and not settings.group_by:
         raise _fail(
             label, "group_period without group_by", 'Add "group_by": the fields whose values make a group'
@@ -165,9 +164,9 @@ def _check_composition(settings: StreamSettings, label: str) -> None:
         )
 
 
-def parse_streams(raw: Any, legacy_formats: Any = None) -> dict[str, StreamSettings]:
-    """`streams` (a list of entries) plus the deprecated `stream_formats`, by name. ConfigError names the entry
-    and the fix."""
+def parse_streams(raw: Any, legacy_formats: Any, schema: Mapping[str, Any]) -> dict[str, StreamSettings]:
+    """`streams` (a list of entries, each checked against `schema`, the spec's `streams.items`) plus the
+    deprecated `stream_formats`, by name. ConfigError names the entry and the fix."""
     if raw is None:
         raw = []
     if not isinstance(raw, list):
@@ -177,15 +176,14 @@ def parse_streams(raw: Any, legacy_formats: Any = None) -> dict[str, StreamSetti
         )
     settings: dict[str, StreamSettings] = {}
     for index, entry in enumerate(raw):
-        parsed = parse_entry(entry, index)
+        parsed = parse_entry(entry, index, schema)
         if parsed.name in settings:
             raise _fail(repr(parsed.name), "appears twice", "Merge the two entries into one")
         settings[parsed.name] = parsed
     for name, data_format in (legacy_formats or {}).items() if isinstance(legacy_formats, dict) else ():
-        if name not in settings:  # an entry in `streams` wins over the deprecated key
-            settings[name] = StreamSettings(name=name, data_format=data_format)
-        elif settings[name].data_format is None:
-            settings[name] = StreamSettings(**{**settings[name].__dict__, "data_format": data_format})
+        entry = settings.get(name, StreamSettings(name=name))
+        # an entry in `streams` wins over the deprecated key
+        settings[name] = replace(entry, overrides={"data_format": data_format, **entry.overrides})
     _check_parents(settings)
     return settings
 

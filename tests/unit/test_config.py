@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from dataclasses import MISSING, fields
+from typing import Any, get_type_hints
 
 import jsonschema
 import pytest
 
-from destination_dust.config import connection_schema, load_spec, parse_config
+from destination_dust.config import (
+    FROM_SPEC,
+    DustConfig,
+    connection_schema,
+    fields_from_spec,
+    load_spec,
+    parse_config,
+)
 from destination_dust.errors import ConfigError
 from tests.helpers import FAKE_KEY
 
@@ -40,13 +49,79 @@ def test_defaults_fill_in() -> None:
     assert config.max_document_chars == 2 * 1024 * 1024
 
 
+def test_the_config_has_one_typed_field_per_spec_property_in_the_spec_order() -> None:
+    props = connection_schema()["properties"]
+    assert [f.name for f in fields(DustConfig)] == list(props)
+    required = set(connection_schema()["required"])
+    for attribute in fields(DustConfig):
+        has_default = attribute.default is not MISSING or attribute.default_factory is not MISSING
+        assert has_default == (attribute.name not in required), attribute.name
+
+
+JSON_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool, "array": tuple, "object": dict}
+
+
+def test_every_default_is_the_spec_default_whether_parsed_or_built_directly() -> None:
+    props = connection_schema()["properties"]
+    parsed = parse_config(BASE)
+    assert parsed == DustConfig(**BASE)
+    checked = 0
+    for name, prop in props.items():
+        if name in BASE:
+            continue
+        got = getattr(parsed, name)
+        if "default" not in prop:
+            assert got is None, name  # not set: the code decides (e.g. title_field's fallbacks)
+        elif name == "streams":
+            assert got == {} and prop["default"] == []  # entries by name
+        else:
+            want = prop["default"]
+            assert (list(got) if isinstance(got, tuple) else got) == want, name
+            assert type(got) is JSON_TYPES[prop["type"]], name
+        checked += 1
+    assert checked == len(props) - len(BASE) == 18
+
+
+NO_DEFAULT = object()
+
+
+def _candidate(name: str, value: Any) -> type:
+    """A class declared like DustConfig, with `name` declared as `value` (NO_DEFAULT: a bare annotation)."""
+    hints = {**get_type_hints(DustConfig), name: get_type_hints(DustConfig).get(name, int)}
+    required = set(connection_schema()["required"])
+    attributes = {field: FROM_SPEC for field in hints if field not in required}
+    attributes.pop(name, None)
+    if value is not NO_DEFAULT:
+        attributes[name] = value
+    return type("Candidate", (), {"__annotations__": hints, **attributes})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("table_batch_max_bytes", 900_000, "write its default in spec.json"),
+        ("table_batch_max_bytes", NO_DEFAULT, "write its default in spec.json"),
+        ("api_key", FROM_SPEC, "required by the spec"),
+        ("table_batch_max_kilobytes", FROM_SPEC, "not in the spec: ['table_batch_max_kilobytes']"),
+    ],
+)
+def test_a_literal_default_or_a_field_the_spec_lacks_is_refused_when_the_class_is_built(
+    name: str, value: Any, problem: str
+) -> None:
+    fields_from_spec(_candidate("table_batch_max_bytes", FROM_SPEC))  # declared like DustConfig: accepted
+    with pytest.raises(TypeError, match=re.escape(problem)):
+        fields_from_spec(_candidate(name, value))
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
         ({"api_key": None}, "api_key"),
         ({"workspace_id": ""}, "workspace_id"),
-        ({"data_format": "parquet"}, "data_format"),
-        ({"table_batch_max_rows": 0}, "table_batch_max_rows"),
+        ({"data_format": "parquet"}, "'data_format' is invalid: it must be one of 'documents', 'tables'"),
+        ({"table_batch_max_rows": 0}, "'table_batch_max_rows' is invalid: it must be at least 1"),
+        ({"max_document_size_mb": 0}, "'max_document_size_mb' is invalid: it must be greater than 0"),
+        ({"tag_fields": ["status"] * 17}, "'tag_fields' is invalid: it must be a list of at most 16 items"),
         ({"base_url": "http://dust.tt"}, "https"),
         ({"base_url": "ftp://dust.tt"}, "base_url"),
         ({"base_url": "https://user:pw@dust.tt"}, "credentials"),

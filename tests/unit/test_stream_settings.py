@@ -148,7 +148,7 @@ def test_entries_that_match_no_catalog_stream_are_listed() -> None:
 @pytest.mark.parametrize(
     ("entry", "fix"),
     [
-        ({"name": "m", "group_by": ["channel"], "group_period": "hour"}, "day, week or month"),
+        ({"name": "m", "group_by": ["channel"], "group_period": "hour"}, "'day', 'week' or 'month'"),
         ({"name": "m", "group_period": "day"}, '"group_by"'),
         ({"name": "m", "group_by": ["c"], "parent_stream": "t", "parent_key": ["t"]}, "keep one"),
         ({"name": "m", "group_by": ["c"], "parent_key": ["t"]}, '"parent_stream"'),
