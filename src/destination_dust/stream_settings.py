@@ -105,7 +105,6 @@ def parse_entry(entry: Any, index: int, schema: Mapping[str, Any]) -> StreamSett
             f"#{index + 1}", "has no 'name'", 'Add the stream\'s name (or namespace.stream) as "name"'
         )
     label = repr(name.strip())
-    entry = {key: value for key, value in entry.items() if value is not None}  # null means "not set"
     props: Mapping[str, Any] = schema["properties"]
     unknown = sorted(str(k) for k in entry if k not in props)
     if unknown:

@@ -3,15 +3,16 @@ still read, and a malformed entry is a ConfigError that names the entry and the 
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import pytest
 
 from destination_dust.catalog import StreamConfig, StreamKey
-from destination_dust.config import parse_config
+from destination_dust.config import DustConfig, connection_schema, parse_config
 from destination_dust.documents import DocumentRenderer
 from destination_dust.errors import ConfigError
-from destination_dust.stream_settings import not_in_catalog
+from destination_dust.stream_settings import OWN_SETTINGS, not_in_catalog
 from tests.helpers import FAKE_KEY
 
 BASE: dict[str, Any] = {"api_key": FAKE_KEY, "workspace_id": "w1", "space_id": "vlt_1", "data_source_id": "f"}
@@ -131,6 +132,9 @@ def test_composed_streams_and_their_parents_are_documents_even_when_the_default_
             "same top-level parent",
         ),
         ({"streams": [{"name": "u", "tag_fields": [f"f{i}" for i in range(17)]}]}, "'u'", "at most 16"),
+        ({"streams": [{"name": "u", "tag_fields": ["status", " "]}]}, "'u'", "list of field paths"),
+        ({"streams": [{"name": "u", "url_field": "  "}]}, "'u'", "dot path"),
+        ({"streams": [{"name": "u", "group_by": ["c"], "group_period": "hour"}]}, "'u'", "'day', 'week' or"),
     ],
 )
 def test_a_malformed_entry_names_itself_and_the_fix(streams: dict[str, Any], named: str, fix: str) -> None:
@@ -165,3 +169,50 @@ def test_a_grouped_stream_is_documents_and_may_order_its_sections() -> None:
         {**BASE, "data_format": "tables", "streams": [{"name": "m", "group_by": ["c"], "order_by": "ts"}]}
     )
     assert config.format_for(None, "m") == "documents"
+
+
+ENTRY = connection_schema()["properties"]["streams"]["items"]["properties"]
+OVERRIDABLE = sorted(set(ENTRY) - {"name", *OWN_SETTINGS})
+
+
+def test_every_entry_property_is_a_composition_setting_or_a_config_field_of_the_same_type() -> None:
+    config_fields = {f.name for f in fields(DustConfig)}
+    connection = connection_schema()["properties"]
+    assert set(OWN_SETTINGS) <= set(ENTRY)
+    assert OVERRIDABLE and set(OVERRIDABLE) <= config_fields
+    for name in OVERRIDABLE:
+        assert ENTRY[name]["type"] == connection[name]["type"], name
+
+
+def _value(name: str) -> Any:
+    prop = ENTRY[name]
+    if "enum" in prop:
+        return prop["enum"][-1]
+    return ["status", "author.name"] if prop["type"] == "array" else "author.name"
+
+
+@pytest.mark.parametrize("name", OVERRIDABLE)
+def test_each_overridable_field_set_in_an_entry_applies_to_that_stream_only(name: str) -> None:
+    config = parse_config({**BASE, "streams": [{"name": "users", name: _value(name)}]})
+    want = _value(name)
+    got = getattr(config.for_stream(None, "users"), name)
+    assert (list(got) if isinstance(got, tuple) else got) == want
+    assert getattr(config.for_stream(None, "tickets"), name) == getattr(config, name) != got
+
+
+def test_the_tag_fields_limit_of_an_entry_is_the_spec_limit() -> None:
+    limit = ENTRY["tag_fields"]["maxItems"]
+    assert limit == connection_schema()["properties"]["tag_fields"]["maxItems"]
+    paths = [f"f{i}" for i in range(limit + 1)]
+    config = parse_config({**BASE, "streams": [{"name": "u", "tag_fields": paths[:limit]}]})
+    assert config.for_stream(None, "u").tag_fields == tuple(paths[:limit])
+    with pytest.raises(ConfigError, match=f"{limit + 1} tag_fields. Keep at most {limit}"):
+        parse_config({**BASE, "streams": [{"name": "u", "tag_fields": paths}]})
+
+
+def test_paths_in_an_entry_lose_surrounding_spaces_and_null_is_refused_by_the_entry_name() -> None:
+    config = parse_config({**BASE, "streams": [{"name": "u", "url_field": " url ", "tag_fields": [" a "]}]})
+    assert config.for_stream(None, "u").url_field == "url"
+    assert config.for_stream(None, "u").tag_fields == ("a",)
+    with pytest.raises(ConfigError, match="streams entry 'u': 'title_field' must be a non-empty string"):
+        parse_config({**BASE, "streams": [{"name": "u", "title_field": None}]})
