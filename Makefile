@@ -40,3 +40,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+
+## Regenerate the configuration tables of docs/ and the README from spec.json (a test compares them).
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m scripts.spec_tables

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts.spec_tables import ROOT
 
-from tests.packaging.spec_tables import ROOT, load_spec
+from destination_dust.config import load_spec
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

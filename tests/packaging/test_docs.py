@@ -1,31 +1,34 @@
-"""The docs page and the README describe exactly the fields spec.json has, with the same defaults."""
+"""The configuration tables of the docs page and the README are what `make docs` generates from spec.json,
+and the generator lists exactly the spec's fields, with their requiredness and defaults."""
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
-
-from tests.packaging.spec_tables import (
-    MISSING,
+from scripts.spec_tables import (
+    DOCS,
     ROOT,
-    Row,
-    load_spec,
-    parse_default,
-    parse_field_table,
+    TABLES,
+    docs_table,
     properties,
-    render_default,
+    readme_table,
+    regenerated,
     render_type,
     required,
     section,
+    with_table,
 )
 
-DOCS = ROOT / "docs" / "integrations" / "destinations" / "dust.md"
-README = ROOT / "README.md"
+from destination_dust.config import load_spec
 
 
 @pytest.fixture(scope="module")
-def spec() -> dict:
+def spec() -> dict[str, Any]:
     return load_spec()
 
 
@@ -34,55 +37,76 @@ def docs() -> str:
     return DOCS.read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def docs_rows(docs: str) -> dict[str, Row]:
-    config = section(docs, "Configuration")
-    assert config is not None, "the docs page needs a `## Configuration` section"
-    rows = parse_field_table(config)
-    assert rows, "no `| Field | ...` table under ## Configuration"
-    assert all(r.field for r in rows), (
-        f"rows without a `field` name: {[r.cells for r in rows if not r.field]}"
+@pytest.mark.parametrize("path", list(TABLES), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_committed_tables_are_the_generated_ones(path: Path) -> None:
+    assert path.read_text(encoding="utf-8") == regenerated(path), (
+        f"the configuration table of {path.relative_to(ROOT)} differs from spec.json: run make docs"
     )
-    names = [r.field for r in rows]
-    assert len(names) == len(set(names)), (
-        f"fields listed twice: {sorted(n for n in names if names.count(n) > 1)}"
-    )
-    return {r.field: r for r in rows}
 
 
-def test_docs_lists_every_spec_field_and_no_stale_one(spec: dict, docs_rows: dict[str, Row]) -> None:
-    spec_fields = [name for name, _ in properties(spec)]
-    missing = sorted(set(spec_fields) - set(docs_rows))
-    stale = sorted(set(docs_rows) - set(spec_fields))
-    assert not missing, (
-        f"spec fields missing from the docs table: {missing} (python -m tests.packaging.spec_tables docs)"
-    )
-    assert not stale, f"docs table lists fields the spec does not have: {stale}"
-    assert list(docs_rows) == spec_fields, "the docs table should follow the spec's `order`"
+MISSING = object()
 
 
-def test_docs_types_requiredness_and_defaults_match_spec(spec: dict, docs_rows: dict[str, Row]) -> None:
+@dataclass(frozen=True)
+class Row:
+    field: str
+    cells: tuple[str, ...]  # every cell after the field name, stripped
+
+
+def parse_table(markdown: str) -> list[Row]:
+    """The rows of a `| Field | ...` table, cells split on unescaped pipes."""
+    rows = []
+    for line in markdown.splitlines()[2:]:
+        first, *rest = (c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|")))
+        match = re.fullmatch(r"`([A-Za-z0-9_]+)`", first)
+        assert match, f"a row without a `field` name: {line!r}"
+        rows.append(Row(match.group(1), tuple(rest)))
+    return rows
+
+
+def parse_default(cell: str) -> Any:
+    """A default cell back to a value: empty means no default; `"x"` (JSON) and `x` (bare) both mean "x"."""
+    text = cell.strip().strip("`")
+    if not text:
+        return MISSING
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@pytest.mark.parametrize("render", [docs_table, readme_table])
+def test_a_generated_table_lists_every_spec_field_in_order_with_its_requiredness_and_default(
+    spec: dict[str, Any], render: Any
+) -> None:
+    rows = parse_table(render(spec))
+    assert [r.field for r in rows] == [name for name, _ in properties(spec)]
+    header = [c.strip() for c in render(spec).splitlines()[0].strip("|").split("|")][1:]
     need = required(spec)
+    for row, (name, prop) in zip(rows, properties(spec), strict=True):
+        assert row.cells[header.index("Required")] == ("yes" if name in need else "no"), name
+        assert parse_default(row.cells[header.index("Default")]) == prop.get("default", MISSING), name
+
+
+def test_the_docs_table_gives_each_type_and_marks_the_secret(spec: dict[str, Any]) -> None:
+    rows = {row.field: row for row in parse_table(docs_table(spec))}
     for name, prop in properties(spec):
-        type_cell, required_cell, default_cell = docs_rows[name].cells[:3]
-        assert type_cell == render_type(prop), f"{name}: type {type_cell!r} != {render_type(prop)!r}"
-        assert required_cell == ("yes" if name in need else "no"), (
-            f"{name}: required column says {required_cell!r}"
-        )
-        assert parse_default(default_cell) == prop.get("default", MISSING), (
-            f"{name}: default {default_cell!r}"
-        )
-        assert default_cell == render_default(prop), (
-            f"{name}: default {default_cell!r} != {render_default(prop)!r}"
-        )
+        assert rows[name].cells[0] == render_type(prop), name
+        assert ("(secret)" in rows[name].cells[0]) == bool(prop.get("airbyte_secret")), name
+        assert prop["description"].split(".")[0].replace("<", "&lt;") in rows[name].cells[-1], name
 
 
-def test_secret_fields_are_marked_secret_in_docs(spec: dict, docs_rows: dict[str, Row]) -> None:
-    for name, prop in properties(spec):
-        assert ("(secret)" in docs_rows[name].cells[0]) == bool(prop.get("airbyte_secret")), name
+def test_regenerating_replaces_only_the_configuration_table() -> None:
+    page = "# T\n\n## Setup\n\n| Field | x |\n|---|---|\n\n## Configuration\n\nIntro.\n\n| Field | Old |\n|---|---|\n| `a` | 1 |\n\nAfter.\n"
+    new = "| Field | New |\n|---|---|\n| `b` | 2 |\n"
+    assert with_table(page, new) == page.replace("| Field | Old |\n|---|---|\n| `a` | 1 |\n", new)
+    with pytest.raises(ValueError, match="## Configuration"):
+        with_table("# T\n\n## Setup\n\n| Field | x |\n", new)
 
 
-def test_sync_mode_table_covers_every_supported_mode_and_both_formats(spec: dict, docs: str) -> None:
+def test_sync_mode_table_covers_every_supported_mode_and_both_formats(
+    spec: dict[str, Any], docs: str
+) -> None:
     modes_section = section(docs, "Sync modes")
     assert modes_section is not None
     header = next(line for line in modes_section.splitlines() if line.startswith("| Sync mode"))
@@ -144,27 +168,3 @@ def test_troubleshooting_quotes_messages_the_code_really_prints(docs: str) -> No
                     assert piece in code, f"troubleshooting quotes {piece!r}, which no code prints"
                     checked += 1
     assert checked >= 15
-
-
-def test_readme_configuration_table_lists_every_spec_field(spec: dict) -> None:
-    readme = README.read_text(encoding="utf-8")
-    config = section(readme, "Configuration")
-    if config is None:
-        # tolerated only while the README has no such section (spec_tables readme prints one)
-        pytest.skip("README.md has no `## Configuration` section yet")
-    rows = parse_field_table(config)
-    listed = {r.field for r in rows if r.field}
-    spec_fields = {name for name, _ in properties(spec)}
-    assert not spec_fields - listed, f"README configuration table misses: {sorted(spec_fields - listed)}"
-    assert not listed - spec_fields, (
-        f"README configuration table has stale fields: {sorted(listed - spec_fields)}"
-    )
-    # when the README shows defaults, they must be the spec's
-    header = next((line for line in config.splitlines() if re.match(r"^\|\s*Field\s*\|", line)), "")
-    columns = [c.strip().lower() for c in header.strip().strip("|").split("|")][1:]
-    if "default" in columns:
-        at = columns.index("default")
-        for row in rows:
-            prop = spec["connectionSpecification"]["properties"][row.field]
-            want = prop.get("default", MISSING)
-            assert parse_default(row.cells[at]) == want, f"README default of {row.field}: {row.cells[at]!r}"

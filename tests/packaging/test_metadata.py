@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
+from scripts.spec_tables import ROOT, section
 
-from tests.packaging.spec_tables import ROOT, load_spec, section
+from destination_dust.config import load_spec
 from tests.packaging.test_dockerfile import parse_dockerfile
 
 if sys.version_info >= (3, 11):
