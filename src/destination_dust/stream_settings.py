@@ -7,8 +7,8 @@ documents (`parent_stream`, `parent_key`, `order_by`, `section_title`; compose.p
 (`group_by`, `group_period`). The deprecated `stream_formats` object is read as entries holding only
 `data_format`.
 
-Entries are checked here, before the spec's own validation, so that a malformed one is reported by its name
-with the fix (the schema's messages would only say `streams.2`).
+Each entry is checked here against that schema, before the whole config is, so that a malformed one is
+reported by its name with the fix (the schema's messages would only say `streams.2`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class StreamSettings:
         return bool(self.parent_stream or self.group_by)
 
 
+# the entry properties a StreamSettings holds as attributes; the others go to `overrides`
 OWN_SETTINGS = tuple(f.name for f in fields(StreamSettings) if f.name not in {"name", "overrides"})
 COMPOSITION = ("parent_stream", "parent_key", "order_by", "section_title")
 
