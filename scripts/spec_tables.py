@@ -62,34 +62,52 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
-def docs_table(spec: dict[str, Any]) -> str:
-    """Every field with its type, requiredness, default, title and description."""
-    need = required(spec)
-    lines = ["| Field | Type | Required | Default | Description |", "|---|---|---|---|---|"]
-    for name, prop in properties(spec):
-        lines.append(
-            f"| `{name}` | {render_type(prop)} | {'yes' if name in need else 'no'} | {render_default(prop)} "
-            f"| **{_cell(prop.get('title', name))}.** {_cell(prop.get('description', ''))} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def first_sentence(text: str) -> str:
     """Up to the first full stop that ends a sentence (not the one of "e.g." or "dts_...")."""
     return re.split(r"(?<=[a-z)\]]\.) (?=[A-Z])", text, maxsplit=1)[0]
 
 
+Cell = Callable[[str, dict[str, Any], bool], str]  # (name, property, required) -> the cell's Markdown
+
+
+def _described(summary: Callable[[str], str]) -> Cell:
+    return lambda name, prop, _: (
+        f"**{_cell(prop.get('title', name))}.** {_cell(summary(prop.get('description', '')))}"
+    )
+
+
+def _table(spec: dict[str, Any], columns: dict[str, Cell]) -> str:
+    need = required(spec)
+    lines = ["| Field | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, prop in properties(spec):
+        cells = [cell(name, prop, name in need) for cell in columns.values()]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _type(name: str, prop: dict[str, Any], need: bool) -> str:
+    return render_type(prop)
+
+
+def _required(name: str, prop: dict[str, Any], need: bool) -> str:
+    return "yes" if need else "no"
+
+
+def _default(name: str, prop: dict[str, Any], need: bool) -> str:
+    return render_default(prop)
+
+
+def docs_table(spec: dict[str, Any]) -> str:
+    """Every field with its type, requiredness, default, title and description."""
+    columns = {"Type": _type, "Required": _required, "Default": _default, "Description": _described(str)}
+    return _table(spec, columns)
+
+
 def readme_table(spec: dict[str, Any]) -> str:
     """The short form: requiredness, default, title and the description's first sentence (the docs page has
     the whole description)."""
-    need = required(spec)
-    lines = ["| Field | Required | Default | What it is |", "|---|---|---|---|"]
-    for name, prop in properties(spec):
-        lines.append(
-            f"| `{name}` | {'yes' if name in need else 'no'} | {render_default(prop)} | "
-            f"**{_cell(prop.get('title', name))}.** {_cell(first_sentence(prop.get('description', '')))} |"
-        )
-    return "\n".join(lines) + "\n"
+    columns = {"Required": _required, "Default": _default, "What it is": _described(first_sentence)}
+    return _table(spec, columns)
 
 
 TABLES: dict[Path, Callable[[dict[str, Any]], str]] = {DOCS: docs_table, README: readme_table}
