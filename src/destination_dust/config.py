@@ -195,7 +195,7 @@ _RULES: dict[str, Callable[[Any], str]] = {
     "exclusiveMaximum": "less than {}".format,
     "minLength": lambda n: "non-empty" if n == 1 else f"at least {n} characters long",
     "maxItems": "a list of at most {} items".format,
-    "pattern": "text matching the pattern {!r}".format,
+    "pattern": "text matching the pattern {}".format,
     "type": "of type {}".format,
     "enum": lambda values: "one of " + ", ".join(map(repr, values)),
 }
