@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import jsonschema
 
 from destination_dust.errors import ConfigError
-from destination_dust.stream_settings import StreamSettings, parse_streams, settings_for
+from destination_dust.stream_settings import StreamSettings, one_of, parse_streams, settings_for
 
 T = TypeVar("T")
 
@@ -197,7 +197,7 @@ _RULES: dict[str, Callable[[Any], str]] = {
     "maxItems": "a list of at most {} items".format,
     "pattern": "text matching the pattern {}".format,
     "type": "of type {}".format,
-    "enum": lambda values: "one of " + ", ".join(map(repr, values)),
+    "enum": one_of,
 }
 
 

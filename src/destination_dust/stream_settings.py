@@ -58,7 +58,8 @@ def _fail(label: str, problem: str, fix: str) -> ConfigError:
     return ConfigError(f"streams entry {label}: {problem}. {fix}")
 
 
-def _alternatives(values: list[Any]) -> str:
+def one_of(values: list[Any]) -> str:
+    """Allowed values as a message says them: 'a', 'b' or 'c'."""
     quoted = [repr(v) for v in values]
     return ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
 
@@ -79,9 +80,7 @@ def _explain(
     """A schema error in an entry as the problem and its fix, with the limits the spec gives."""
     key = str(error.absolute_path[0])
     if error.validator == "enum":
-        return _fail(
-            label, f"{key} {entry[key]!r} is not supported", f"Use {_alternatives(props[key]['enum'])}"
-        )
+        return _fail(label, f"{key} {entry[key]!r} is not supported", f"Use {one_of(props[key]['enum'])}")
     if error.validator == "maxItems":
         return _fail(label, f"{len(entry[key])} {key}", f"Keep at most {props[key]['maxItems']}")
     return _malformed(key, props[key], label)

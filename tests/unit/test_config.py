@@ -118,7 +118,7 @@ def test_a_literal_default_or_a_field_the_spec_lacks_is_refused_when_the_class_i
     [
         ({"api_key": None}, "api_key"),
         ({"workspace_id": ""}, "workspace_id"),
-        ({"data_format": "parquet"}, "'data_format' is invalid: it must be one of 'documents', 'tables'"),
+        ({"data_format": "parquet"}, "'data_format' is invalid: it must be 'documents' or 'tables'"),
         ({"table_batch_max_rows": 0}, "'table_batch_max_rows' is invalid: it must be at least 1"),
         ({"max_document_size_mb": 0}, "'max_document_size_mb' is invalid: it must be greater than 0"),
         ({"tag_fields": ["status"] * 17}, "'tag_fields' is invalid: it must be a list of at most 16 items"),
