@@ -81,7 +81,7 @@ class EmulatorServer:
             create_app(state, extra_routes),
             log_level="warning",
             access_log=access_log,  # uvicorn's access log never includes headers (no API keys)
-            lifespan="off",
+            lifespan="on",  # the app shuts its store writer down at shutdown
             # httptools/uvloop when installed (uvicorn[standard]): about twice the requests per
             # second of the pure-Python h11 parser; h11 otherwise.
             http="auto",
