@@ -1,11 +1,12 @@
 """DustClient: the only code that speaks HTTP to Dust. One method per endpoint, one retry policy; Dust's error
 answers become our errors in errors.py (`classify`, `is_retryable`).
 
-Retries: timeouts, connection errors, 5xx and 429 are retried with exponential backoff and full jitter until
-the request has kept failing for `retry_deadline_seconds` (counted from its first failure, so waiting for our
-own rate limiter never counts). Dust sends no Retry-After: after a 429 the limiter paces the retry (it probes
-the shared budget, see ratelimit.py). Any other 4xx is final. Every request is idempotent (deterministic document ids, row ids and
-table_id), so a retry after a lost answer is safe.
+Retries: timeouts, connection errors and the statuses of `errors.RETRYABLE_STATUS` (429, 500, 502-504, 408,
+425) are retried with exponential backoff and full jitter until the request has kept failing for
+`retry_deadline_seconds` (counted from its first failure, so waiting for our own rate limiter never counts).
+Dust sends no Retry-After: after a 429 the limiter paces the retry (it probes the shared budget, see
+ratelimit.py). Any other answer is final. Every request is idempotent (deterministic document ids, row ids
+and table_id), so a retry after a lost answer is safe.
 
 Why a hand loop rather than tenacity or stamina: the wait after a 429 comes from the limiter, not from the
 attempt number; each attempt must take and then give back (or time) a limiter slot, which a
@@ -106,7 +107,7 @@ def _short_timeout(long_timeout: float) -> float:
 def _tls_verification(base_url: str) -> ssl.SSLContext | bool:
     """httpx's `verify`: the system's trusted CAs for https. A plain-http base URL (the config allows it for
     the local emulator only; redirects are not followed) never negotiates TLS, so it gets a context with no
-    trusted CA instead of loading the CA bundle, ~50 ms of every start-up: any TLS would fail closed."""
+    trusted CA instead of loading the CA bundle (slow, at every start-up): any TLS would fail closed."""
     if base_url.startswith("http://"):
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return True

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .limits import FaultSettings
-from .server import EmulatorServer, build_state, quiet_uvicorn_errors
+from .server import EmulatorServer, build_state, quiet_uvicorn_errors, show_access_log
 from .state import MIB, Settings
 
 # The collector's first threshold for the emulator's process. CPython counts the tracked objects still
@@ -97,6 +97,8 @@ def serve(args: argparse.Namespace) -> int:
     state = build_state(args.db, settings, faults, seed=not args.no_seed)
     server = EmulatorServer(state, args.host, args.port, access_log=args.access_log)
     quiet_uvicorn_errors()
+    if args.access_log:
+        show_access_log()
 
     def announce() -> None:
         if state.seed is not None:

@@ -89,8 +89,6 @@ class EmulatorServer:
             proxy_headers=False,
             timeout_graceful_shutdown=3,
         )
-        if access_log:  # uvicorn's access lines are INFO; the emulator's other logs stay at WARNING
-            logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         self.server = _CleanExitServer(config)
         self._thread: threading.Thread | None = None
 
@@ -131,6 +129,11 @@ class EmulatorServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def show_access_log() -> None:
+    """uvicorn's access lines are INFO; the emulator's other logs stay at WARNING."""
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO)
 
 
 def quiet_uvicorn_errors() -> None:
