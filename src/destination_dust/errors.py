@@ -160,16 +160,13 @@ def classify(answer: DustAnswer, what: str, *, retried_for: float | None = None)
         detail += f" ({answer.message})"
     message = f"{detail}. {fix}" if fix else detail
     if retried_for is not None and answer.status == 429:
-        error_class, message = (
-            TransientError,
-            (
-                f"{what}: Dust kept answering 429 (rate limited) for {retried_for:.0f}s (retry_deadline_seconds). "
-                "Other API clients of the workspace may be using its document upsert budget (120 per minute): "
-                "the sync can be retried; lower document_upserts_per_minute to leave them room."
-            ),
+        message = (
+            f"{what}: Dust kept answering 429 (rate limited) for {retried_for:.0f}s (retry_deadline_seconds). "
+            "Other API clients of the workspace may be using its document upsert budget (120 per minute): "
+            "the sync can be retried; lower document_upserts_per_minute to leave them room."
         )
     elif retried_for is not None:
         message += f" (for {retried_for:.0f}s, retry_deadline_seconds)"
-    # an answer without Dust's envelope comes from something else than Dust: base_url is wrong
+    # an answer without Dust's envelope may come from something else than Dust: a wrong base_url
     culprit: Culprit | None = CULPRIT_BY_TYPE.get(answer.error_type) if answer.error_type else "base_url"
     return error_class(message, status=answer.status, error_type=answer.error_type, culprit=culprit)
