@@ -10,7 +10,13 @@ import sys
 from collections.abc import Sequence
 
 from .limits import FaultSettings
-from .server import EmulatorServer, build_state, quiet_uvicorn_errors, show_access_log
+from .server import (
+    EmulatorServer,
+    build_state,
+    quiet_uvicorn_errors,
+    show_access_log,
+    use_uvicorn_logging,
+)
 from .state import MIB, Settings
 
 # The collector's first threshold for the emulator's process. CPython counts the tracked objects still
@@ -66,7 +72,9 @@ def _csv(text: str) -> list[str]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    gc.set_threshold(GC_THRESHOLD)  # the whole process is the emulator's (tests embed it without this)
+    # the whole process is the emulator's: these settings are the CLI's (an embedded emulator leaves them)
+    gc.set_threshold(GC_THRESHOLD)
+    use_uvicorn_logging()
     settings = Settings(
         rate_limit=args.rate_limit,
         rate_window_s=args.rate_window,

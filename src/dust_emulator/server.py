@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.config
 import signal
 import socket
 import threading
@@ -79,6 +80,7 @@ class EmulatorServer:
         state.base_url = self.base_url
         config = uvicorn.Config(
             create_app(state, extra_routes),
+            log_config=None,  # uvicorn's handlers are the CLI's to install (use_uvicorn_logging)
             log_level="warning",
             access_log=access_log,  # uvicorn's access log never includes headers (no API keys)
             lifespan="on",  # the app shuts its store writer down at shutdown
@@ -129,6 +131,11 @@ class EmulatorServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def use_uvicorn_logging() -> None:
+    """uvicorn's own log handlers and formats (stderr), for the whole process: the CLI's choice."""
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
 
 
 def show_access_log() -> None:

@@ -1,9 +1,11 @@
-"""The emulator embedded in a test process (EmulatorThread): it leaves the process's garbage collector alone
-(only the CLI's entrypoint tunes it) and its app stops the thread it stores rows on when the server stops."""
+"""The emulator embedded in a test process (EmulatorThread): it leaves the process's garbage collector and
+logging configuration alone (only the CLI's entrypoint sets them) and its app stops the thread it stores rows
+on when the server stops."""
 
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 
 from dust_emulator.testing import EmulatorThread
@@ -17,6 +19,7 @@ def _writer_threads() -> list[threading.Thread]:
 
 def test_a_thread_emulator_leaves_the_collector_alone_and_stops_its_writer() -> None:
     thresholds, writers_before = gc.get_threshold(), len(_writer_threads())
+    uvicorn_handlers = list(logging.getLogger("uvicorn").handlers)
     seen_disabled = threading.Event()
     stop_watching = threading.Event()
 
@@ -43,4 +46,5 @@ def test_a_thread_emulator_leaves_the_collector_alone_and_stops_its_writer() -> 
         assert len(_writer_threads()) == writers_before + 1  # the app's own writer
     assert not seen_disabled.is_set()
     assert gc.isenabled() and gc.get_threshold() == thresholds
+    assert logging.getLogger("uvicorn").handlers == uvicorn_handlers
     assert len(_writer_threads()) == writers_before  # shut down with the server
