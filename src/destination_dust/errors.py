@@ -24,7 +24,7 @@ from typing import Literal
 # match). check turns it into a hint naming the setting and its value.
 Culprit = Literal["api_key", "key_workspace", "workspace_id", "space_id", "base_url"]
 
-CANCELLED = "the sync is stopping after an earlier failure"
+_CANCELLED = "the sync is stopping after an earlier failure"
 
 
 class DestinationError(Exception):
@@ -71,7 +71,7 @@ class DuplicateTableName(TransientError):
 class Cancelled(TransientError):
     """The sync already failed elsewhere: this job or request stops instead of running or retrying."""
 
-    def __init__(self, message: str = CANCELLED) -> None:
+    def __init__(self, message: str = _CANCELLED) -> None:
         super().__init__(message)
 
 
