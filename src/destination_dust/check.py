@@ -8,7 +8,7 @@ import httpx
 
 from destination_dust.client import DustClient
 from destination_dust.config import DustConfig
-from destination_dust.errors import DestinationError
+from destination_dust.errors import ConfigError, DestinationError
 
 MAX_NAMES_SHOWN = 10
 
@@ -60,32 +60,29 @@ def _check_listing(data_sources: list[dict[str, Any]], config: DustConfig) -> st
 
 
 def _explain(exc: DestinationError, config: DustConfig, where: str) -> str:
-    text, kind = exc.message, exc.error_type or ""
-    if exc.status is not None and not kind:
+    """A failed listing, told as the setting to fix: errors.classify already named it (`culprit`)."""
+    text = exc.message
+    if exc.culprit == "base_url":
         return (
             f"{config.base_url} answered {exc.status} without Dust's error format: it does not look like a "
             "Dust server. Check base_url (https://dust.tt or https://eu.dust.tt)."
         )
-    if kind in {"invalid_api_key_error", "malformed_authorization_header_error", "not_authenticated"}:
+    if exc.culprit == "api_key":
         return f"Dust rejected the API key at {where}: check api_key (Dust > Admin > API Keys). {text}"
-    if kind == "workspace_auth_error":
+    if exc.culprit == "key_workspace":
         return f"The API key belongs to another workspace than {config.workspace_id!r}: check workspace_id. {text}"
-    if kind == "workspace_not_found":
+    if exc.culprit == "workspace_id":
         return f"Workspace {config.workspace_id!r} does not exist at {config.base_url}: check workspace_id. {text}"
-    if kind == "space_not_found":
+    if exc.culprit == "space_id":
         return (
             f"Space {config.space_id!r} was not found in workspace {config.workspace_id!r} (or the key cannot "
             f"read it): check space_id. {text}"
         )
-    if "not JSON" in text:
-        return f"{config.base_url} does not look like a Dust server: check base_url. {text}"
     return f"Dust check failed at {where}: {text}"
 
 
 def preflight(client: DustClient, config: DustConfig) -> None:
     """Before `write` reads a record: the same read-only checks, raised as errors (retried like any call)."""
-    from destination_dust.errors import ConfigError
-
     try:
         data_sources = client.list_data_sources()
     except DestinationError as exc:

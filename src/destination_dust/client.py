@@ -1,11 +1,12 @@
-"""DustClient: the only code that speaks HTTP to Dust. One method per endpoint, one retry policy, one place
-where HTTP statuses become our errors (`classify`).
+"""DustClient: the only code that speaks HTTP to Dust. One method per endpoint, one retry policy; Dust's error
+answers become our errors in errors.py (`classify`, `is_retryable`).
 
-Retries: timeouts, connection errors, 5xx and 429 are retried with exponential backoff and full jitter until
-the request has kept failing for `retry_deadline_seconds` (counted from its first failure, so waiting for our
-own rate limiter never counts). Dust sends no Retry-After: after a 429 the limiter paces the retry (it probes
-the shared budget, see ratelimit.py). Any other 4xx is final. Every request is idempotent (deterministic document ids, row ids and
-table_id), so a retry after a lost answer is safe.
+Retries: timeouts, connection errors and the statuses of `errors.RETRYABLE_STATUS` (429, 500, 502-504, 408,
+425) are retried with exponential backoff and full jitter until the request has kept failing for
+`retry_deadline_seconds` (counted from its first failure, so waiting for our own rate limiter never counts).
+Dust sends no Retry-After: after a 429 the limiter paces the retry (it probes the shared budget, see
+ratelimit.py). Any other answer is final. Every request is idempotent (deterministic document ids, row ids
+and table_id), so a retry after a lost answer is safe.
 
 Why a hand loop rather than tenacity or stamina: the wait after a 429 comes from the limiter, not from the
 attempt number; each attempt must take and then give back (or time) a limiter slot, which a
@@ -23,7 +24,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -33,19 +33,18 @@ import orjson
 from destination_dust import __version__
 from destination_dust.config import DustConfig
 from destination_dust.errors import (
-    ConfigError,
-    DestinationError,
-    DustAuthError,
+    Cancelled,
+    DustAnswer,
     DustRequestError,
     TransientError,
+    classify,
+    is_retryable,
 )
-from destination_dust.pipeline import Cancelled
 from destination_dust.ratelimit import SlidingWindowLimiter
 from destination_dust.redact import REDACT
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5  # seconds; the n-th retry waits uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**n))
 BACKOFF_CAP = 30.0
 # Test knob: the rate window in seconds (Dust's is 60). The benchmarks scale Dust's limit down (e.g. 20 per
@@ -58,37 +57,19 @@ SHORT_TIMEOUT_SECONDS = 30.0
 SHORT_TIMEOUT_ENV = "DESTINATION_DUST_SHORT_TIMEOUT_SECONDS"
 
 
-class PayloadTooLarge(DustRequestError):
-    """413: the request body is over Dust's limit. Callers split the batch (rows) or shrink the document."""
-
-
-class DustQuotaError(ConfigError):
-    """403 data_source_quota_error / workspace_quota_error: the user must act (plan or storage)."""
-
-
-class DuplicateTableName(TransientError):
-    """Dust's 500 'table names must be unique'. Names are chosen against the tables listed at the start of the
-    sync (table_names.py), so another table took the name since: a new sync chooses again."""
-
-
-@dataclass(frozen=True)
-class DustAnswer:
-    status: int
-    error_type: str | None
-    message: str
-
-    @classmethod
-    def of(cls, response: httpx.Response) -> DustAnswer:
-        error_type: str | None = None
-        message = ""
-        try:
-            body = response.json()
-            if isinstance(body, dict) and isinstance(body.get("error"), dict):
-                error_type = body["error"].get("type")
-                message = str(body["error"].get("message") or "")
-        except ValueError:
-            message = REDACT(response.text)[:200]  # mask first: a cut could leave half a key
-        return cls(response.status_code, error_type, REDACT(message)[:500])
+def _answer_of(response: httpx.Response) -> DustAnswer:
+    """Status, Dust's error type and message of an error answer (masked and cut: it ends up in messages)."""
+    error_type: str | None = None
+    message = ""
+    try:
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            kind = body["error"].get("type")
+            error_type = None if kind is None else str(kind)
+            message = str(body["error"].get("message") or "")
+    except ValueError:
+        message = REDACT(response.text)[:200]  # mask first: a cut could leave half a key
+    return DustAnswer(response.status_code, error_type, REDACT(message)[:500])
 
 
 def _quote(segment: str) -> str:
@@ -96,49 +77,6 @@ def _quote(segment: str) -> str:
     `../x` reaches Dust as one segment and lands as itself."""
     encoded = quote(segment, safe="")
     return encoded.replace(".", "%2E") if encoded in {".", ".."} else encoded
-
-
-def classify(answer: DustAnswer, what: str) -> DestinationError:
-    """Map a final (non-retryable, or out of retries) Dust answer to our error tree."""
-    error = _classify(answer, what)
-    error.status, error.error_type = answer.status, answer.error_type
-    return error
-
-
-def _classify(answer: DustAnswer, what: str) -> DestinationError:
-    detail = f"{what}: Dust answered {answer.status}"
-    if answer.error_type:
-        detail += f" {answer.error_type}"
-    if answer.message:
-        detail += f" ({answer.message})"
-    status, kind = answer.status, answer.error_type or ""
-    if status == 401:
-        return DustAuthError(f"{detail}. Check the api_key: it must be a valid key of this workspace.")
-    if status == 403 and kind in {"data_source_quota_error", "workspace_quota_error"}:
-        return DustQuotaError(
-            f"{detail}. The data source or workspace is over its plan's quota: raise the plan or lower "
-            "max_document_size_mb / remove data."
-        )
-    if status == 403:
-        return DustAuthError(
-            f"{detail}. The key may not write to this data source (connector-managed data sources refuse "
-            "documents; the key's group needs write access to the space)."
-        )
-    if status == 404:
-        return ConfigError(f"{detail}. Check workspace_id, space_id and data_source_id.")
-    if status == 413:
-        return PayloadTooLarge(f"{detail}. The request body is too large.", status=status, error_type=kind)
-    if status == 500 and "must be unique" in answer.message:
-        return DuplicateTableName(
-            f"{detail}. Another table of the data source took this name after the sync listed the tables "
-            "(another client writing to this data source at the same time?). Run the sync again: a new "
-            "table's name is chosen against the tables that exist when the sync starts."
-        )
-    if status == 429 or status >= 500:
-        return TransientError(
-            f"{detail}. Dust kept failing past the retry deadline; the sync can be retried."
-        )
-    return DustRequestError(detail, status=status, error_type=kind)
 
 
 def _limiter_for(per_minute: int, cancelled: threading.Event) -> SlidingWindowLimiter:
@@ -153,7 +91,7 @@ def _limiter_for(per_minute: int, cancelled: threading.Event) -> SlidingWindowLi
 
     def interruptible(seconds: float) -> None:
         if cancelled.wait(seconds):
-            raise Cancelled("the sync is stopping after an earlier failure")
+            raise Cancelled()
 
     return SlidingWindowLimiter(max(1, round(per_minute * window / 60.0)), window, sleep=interruptible)
 
@@ -169,7 +107,7 @@ def _short_timeout(long_timeout: float) -> float:
 def _tls_verification(base_url: str) -> ssl.SSLContext | bool:
     """httpx's `verify`: the system's trusted CAs for https. A plain-http base URL (the config allows it for
     the local emulator only; redirects are not followed) never negotiates TLS, so it gets a context with no
-    trusted CA instead of loading the CA bundle, ~50 ms of every start-up: any TLS would fail closed."""
+    trusted CA instead of loading the CA bundle (slow, at every start-up): any TLS would fail closed."""
     if base_url.startswith("http://"):
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return True
@@ -248,7 +186,7 @@ class DustClient:
         if seconds > 0:
             self._sleep(seconds)
         if self.cancelled.is_set():
-            raise Cancelled("the sync is stopping after an earlier failure")
+            raise Cancelled()
 
     def request(
         self,
@@ -278,12 +216,12 @@ class DustClient:
         attempt = 0
         while True:
             if self.cancelled.is_set():
-                raise Cancelled("the sync is stopping after an earlier failure")
+                raise Cancelled()
             if limiter is not None:
                 limiter.acquire()
                 if self.cancelled.is_set():
                     limiter.give_back()
-                    raise Cancelled("the sync is stopping after an earlier failure")
+                    raise Cancelled()
             self._count("requests")
             try:
                 response = self.http.request(method, url, content=content, params=params, timeout=timeout)
@@ -323,14 +261,14 @@ class DustClient:
                     limiter.on_rejected()  # Dust did not count it
                 else:
                     limiter.on_unknown()  # Dust may have counted it (5xx happen after its rate check)
-            answer = DustAnswer.of(response)
-            if status not in RETRYABLE_STATUS or not retry or _is_final_500(answer):
+            answer = _answer_of(response)
+            if not retry or not is_retryable(answer):
                 raise classify(answer, what)
             attempt += 1
             self._count("rate_limited" if status == 429 else "server_errors")
             failing_since = failing_since if failing_since is not None else time.monotonic()
             if time.monotonic() - failing_since >= self.config.retry_deadline_seconds:
-                raise _out_of_retries(answer, what, self.config.retry_deadline_seconds)
+                raise classify(answer, what, retried_for=self.config.retry_deadline_seconds)
             if status == 429 and limiter is not None:
                 self._note_retry(attempt, f"{what}: 429", "the limiter paces it")  # acquire waits
                 self._wait(0.0)
@@ -361,13 +299,10 @@ class DustClient:
                 f"Dust answered {response.status_code} with a body that is not JSON: is base_url "
                 f"({self.config.base_url}) a Dust server?",
                 status=response.status_code,
+                culprit="base_url",
             ) from None
 
     # -- read-only (check) --------------------------------------------------------------------------------
-
-    def list_spaces(self) -> list[dict[str, Any]]:
-        response = self.request("GET", f"{self._ws}/spaces", what="list spaces", retry=False)
-        return list(self._json(response).get("spaces", []))
 
     def list_data_sources(self, *, retry: bool = True) -> list[dict[str, Any]]:
         response = self.request(
@@ -497,23 +432,3 @@ class DustClient:
             what=f"delete row {row_id!r} of table {table_id!r}",
             ok_statuses=(404,),
         )
-
-
-def _out_of_retries(answer: DustAnswer, what: str, deadline: float) -> DestinationError:
-    if answer.status == 429:
-        return TransientError(
-            f"{what}: Dust kept answering 429 (rate limited) for {deadline:.0f}s (retry_deadline_seconds). "
-            "Other API clients of the workspace may be using its document upsert budget (120 per minute): "
-            "the sync can be retried; lower document_upserts_per_minute to leave them room.",
-            status=429,
-            error_type=answer.error_type,
-        )
-    error = classify(answer, what)
-    error.message = f"{error.message} (for {deadline:.0f}s, retry_deadline_seconds)"
-    error.args = (error.message,)
-    return error
-
-
-def _is_final_500(answer: DustAnswer) -> bool:
-    """Dust maps some permanent failures to 500: retrying them only burns the deadline."""
-    return answer.status == 500 and "must be unique" in answer.message

@@ -34,8 +34,7 @@ import orjson
 
 from destination_dust.catalog import StreamKey
 from destination_dust.client import DustClient
-from destination_dust.errors import DestinationError
-from destination_dust.pipeline import Cancelled
+from destination_dust.errors import Cancelled, DestinationError
 from destination_dust.seen import SeenIds
 
 logger = logging.getLogger(__name__)

@@ -16,55 +16,22 @@ the retries in flight, so a failed sync ends in seconds instead of draining its 
 
 from __future__ import annotations
 
-import ctypes
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from destination_dust.errors import TransientError
+from destination_dust.errors import Cancelled
 
 T = TypeVar("T")
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-MALLOC_ARENAS = 2
-MMAP_THRESHOLD = 256 * 1024
-_M_ARENA_MAX = -8  # glibc's mallopt parameter numbers
-_M_MMAP_THRESHOLD = -3
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas before the worker threads start.
-
-    glibc gives each thread that allocates under contention its own arena (up to 8 per core). The workers
-    allocate and free ~1 MB request bodies, which leaves every arena fragmented: a 1M-row tables sync grew
-    to 160-190 MB RSS and stayed there, against ~60 MB with two arenas (measured; see docs/benchmarks.md).
-    Python's own small objects come from pymalloc under the GIL, so fewer arenas cost nothing measurable.
-    Same effect as MALLOC_ARENA_MAX=2 in the environment; a no-op off glibc."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        # the process's own symbols, libc's included: ctypes.util.find_library would import shutil and
-        # subprocess and run ldconfig, ~20 ms of every start-up
-        libc = ctypes.CDLL(None)
-        # a fixed mmap threshold also stops glibc from raising it after each freed body, so ~1 MB bodies
-        # stay mmapped and go back to the system when freed instead of fragmenting the heap
-        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
-
-
-class Cancelled(TransientError):
-    """The sync already failed elsewhere: this job or request stops instead of running or retrying."""
 
 
 class Pipeline:
     def __init__(
         self, max_workers: int, max_bytes: int = DEFAULT_MAX_BYTES, max_jobs: int | None = None
     ) -> None:
-        limit_malloc_arenas()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dust")
         self._max_bytes = max_bytes
         self._max_jobs = max_jobs if max_jobs is not None else max(64, 32 * max_workers)
@@ -147,7 +114,7 @@ class Pipeline:
 
     def _run(self, fn: Callable[[], T], future: Future[T]) -> None:
         if self.failure is not None:
-            future.set_exception(Cancelled("the sync is stopping after an earlier failure"))
+            future.set_exception(Cancelled())
             return
         with self._room:
             self._running += 1

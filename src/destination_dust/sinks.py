@@ -36,10 +36,10 @@ import orjson
 
 from destination_dust.catalog import StreamConfig, StreamKey, get_path
 from destination_dust.cleanups import DocumentCleanups
-from destination_dust.client import DustClient, PayloadTooLarge
+from destination_dust.client import DustClient
 from destination_dust.config import DustConfig
 from destination_dust.documents import FINGERPRINT_TAG, DocumentRenderer, DocumentUpsert, clean_tag
-from destination_dust.errors import DestinationError, DustRequestError
+from destination_dust.errors import DestinationError, DustRequestError, PayloadTooLarge
 from destination_dust.ledger import GenerationLedger
 from destination_dust.notices import StreamNotices
 from destination_dust.pipeline import Pipeline

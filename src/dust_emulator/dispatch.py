@@ -10,21 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import re
 import socket
 import struct
-import threading
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
 from . import querystring
-from .errors import DustApiError, route_not_found
+from .errors import (
+    DustApiError,
+    content_too_large,
+    invalid_request,
+    quota_exceeded,
+    rate_limited,
+    route_not_found,
+    unhandled_error,
+)
 from .routes import Call, Route, match_route
 from .state import EmulatorState
 
@@ -46,6 +52,13 @@ class _BodyTooLarge(Exception):
 class DustApiApp:
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
+        # Rows upserts are stored on this one thread (see routes.upsert_rows); the app's lifespan shuts it
+        # down when the server stops.
+        self.store_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator-rows-writer")
+
+    def close(self) -> None:
+        """Wait for the store writes in progress and stop the writer thread."""
+        self.store_writer.shutdown(wait=True)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         method: str = scope["method"]
@@ -79,18 +92,14 @@ class DustApiApp:
             return
 
         try:
-            with _no_gc_pauses():
-                status, payload = await self._handle(
-                    method, workspace_id, matched, headers, scope, body, too_large
-                )
+            status, payload = await self._handle(
+                method, workspace_id, matched, headers, scope, body, too_large
+            )
         except DustApiError as error:
             status, payload = error.status, self._error_body(error, presented_key)
         except Exception as exc:  # an emulator bug must still answer like Dust, not with a trace
             log.exception("unhandled error on %s %s", method, template)
-            unhandled = DustApiError(
-                500, "internal_server_error", f"Unhandled internal server error: {type(exc).__name__}"
-            )
-            status, payload = 500, self._error_body(unhandled, presented_key)
+            status, payload = 500, self._error_body(unhandled_error(type(exc).__name__), presented_key)
         self.state.counters.record(method, kind, template, str(status))
         content = b"" if payload is None else orjson.dumps(payload)
         await _respond(send, status, content, None if payload is None else b"application/json")
@@ -125,12 +134,12 @@ class DustApiApp:
             raise route_not_found()
         route, params = matched
         if too_large:
-            raise DustApiError(413, "content_too_large", "Request body too large.")
+            raise content_too_large()
         json_body: Any = None
         if method == "POST":
             json_body = _parse_json(headers, body)
         query = querystring.parse(scope.get("query_string", b"").decode("latin-1"))
-        call = Call(self.state, method, workspace_id, params, query, json_body, key)
+        call = Call(self.state, method, workspace_id, params, query, json_body, key, self.store_writer)
         return await route.handler(call)
 
     def _authenticate(self, headers: dict[bytes, bytes], workspace_id: str) -> dict[str, Any]:
@@ -152,38 +161,6 @@ class DustApiApp:
                 401, "workspace_auth_error", "Only users of the workspace can access this content."
             )
         return key
-
-
-_gc_holds = 0  # requests being handled with the collector held off (a rows upsert awaits its store write)
-_gc_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _no_gc_pauses() -> Iterator[None]:
-    """Hold the cyclic garbage collector off while a request is handled.
-
-    A 500-row body parses into ~20,000 dicts that all live until the answer; with the default
-    thresholds the collector scans them again and again while the request creates more (about
-    20% of a rows upsert's CPU). Reference counting frees the body when the handler returns, so
-    nothing is left for the collector, which resumes once no request holds it off (a rows upsert
-    awaits its store write, so others may run meanwhile: the holds are counted).
-    """
-    global _gc_holds
-    with _gc_lock:
-        if _gc_holds == 0 and not gc.isenabled():  # someone else (a test, an embedding app) turned it off
-            ours = False
-        else:
-            ours = True
-            _gc_holds += 1
-            gc.disable()
-    try:
-        yield
-    finally:
-        if ours:
-            with _gc_lock:
-                _gc_holds -= 1
-                if _gc_holds == 0:
-                    gc.enable()
 
 
 def _split_path(path: str) -> tuple[str | None, list[str]]:
@@ -217,7 +194,7 @@ def _parse_json(headers: dict[bytes, bytes], body: bytes) -> Any:
     try:  # orjson refuses integers beyond 64 bits; JSON.parse accepts them as doubles
         return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
-        raise DustApiError(400, "invalid_request_error", "Malformed JSON in request body") from None
+        raise invalid_request("Malformed JSON in request body") from None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -252,20 +229,11 @@ async def _read_body(receive: Any, limit: int) -> bytes:
 
 def _fault_answer(status: int, state: EmulatorState) -> tuple[int, bytes, bytes]:
     if status == 429:
-        error = DustApiError(
-            429, "rate_limit_error", "You have reached the maximum number of 120 upserts per minute."
-        )
+        error = rate_limited()
     elif status == 403:
-        size_mb = state.settings.doc_size_limit_mb
-        shown = int(size_mb) if float(size_mb).is_integer() else size_mb
-        error = DustApiError(
-            403,
-            "data_source_quota_error",
-            f"Data sources document upload size is limited to {shown}MB on your current plan. "
-            "Contact support@dust.tt if you want to increase it.",
-        )
+        error = quota_exceeded(state.settings.doc_size_limit_mb)
     elif status == 413:
-        error = DustApiError(413, "content_too_large", "Request body too large.")
+        error = content_too_large()
     elif status in (502, 503, 504):
         # What a load balancer in front of Dust answers: HTML, not Dust's JSON envelope.
         reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}[status]
@@ -273,9 +241,7 @@ def _fault_answer(status: int, state: EmulatorState) -> tuple[int, bytes, bytes]
         html = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
         return status, html.encode(), b"text/html"
     else:
-        error = DustApiError(
-            status, "internal_server_error", "Unhandled internal server error: emulated fault."
-        )
+        error = unhandled_error("emulated fault.", status)
     return status, orjson.dumps(error.body()), b"application/json"
 
 

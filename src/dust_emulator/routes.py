@@ -12,8 +12,8 @@ import functools
 import hashlib
 import math
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 from . import querystring, rowbatch, validation
@@ -24,6 +24,10 @@ from .errors import (
     TableNameConflict,
     data_source_not_found,
     internal_error,
+    invalid_request,
+    quota_exceeded,
+    rate_limited,
+    table_not_found,
 )
 from .jsvalues import I64_MAX, I64_MIN, clean_timestamp, utf16_len
 from .source_url import InvalidUrl, standardize_source_url
@@ -42,7 +46,7 @@ class Call:
     query: querystring.Query
     json_body: Any
     key: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+    store_writer: Executor  # the app's one thread for rows writes
 
     @property
     def is_system(self) -> bool:
@@ -227,15 +231,13 @@ async def upsert_document(call: Call) -> tuple[int, Any]:
             403, "data_source_auth_error", "You cannot upsert a document on a managed data source."
         )
     if not call.is_system and not state.limiter.try_acquire(f"upsert-document-w-{call.workspace_id}"):
-        raise DustApiError(
-            429, "rate_limit_error", "You have reached the maximum number of 120 upserts per minute."
-        )
+        raise rate_limited()
     source_url = None
     if body["source_url"]:
         try:
             source_url = standardize_source_url(body["source_url"])
         except InvalidUrl as exc:
-            raise validation_error(
+            raise invalid_request(
                 "Invalid request body, `source_url` if provided must be a valid URL."
             ) from exc
     if isinstance(body["text"], str):
@@ -243,23 +245,16 @@ async def upsert_document(call: Call) -> tuple[int, Any]:
     else:
         section = body["section"] or None
     if not section:
-        raise validation_error("Invalid request body, `text` or `section` must be provided.")
+        raise invalid_request("Invalid request body, `text` or `section` must be provided.")
     full_text = body["text"] if isinstance(body["text"], str) else section_full_text(section)
     size_mb = state.settings.doc_size_limit_mb
     text_length = utf16_len(full_text)
     if size_mb != -1 and text_length > 1024 * 1024 * size_mb:
-        shown_mb = int(size_mb) if float(size_mb).is_integer() else size_mb
-        raise DustApiError(
-            403,
-            "data_source_quota_error",
-            f"Data sources document upload size is limited to {shown_mb}MB on your current plan. "
-            f"You are attempting to upload {text_length} bytes. "
-            "Contact support@dust.tt if you want to increase it.",
-        )
+        raise quota_exceeded(size_mb, text_length)
     _check_hierarchy(call, body, document_id, "document_id")
     title_param = body["title"]
     if title_param and utf16_len(title_param) > MAX_TITLE_LENGTH:
-        raise validation_error(f"Invalid title: title too long (max {MAX_TITLE_LENGTH} characters).")
+        raise invalid_request(f"Invalid title: title too long (max {MAX_TITLE_LENGTH} characters).")
 
     timestamp = clean_timestamp(body["timestamp"])
     if not _core_accepts_timestamp(timestamp):
@@ -313,30 +308,26 @@ def _core_accepts_timestamp(timestamp: int | None) -> bool:
     return timestamp is None or 0 <= timestamp <= I64_MAX
 
 
-def validation_error(message: str) -> DustApiError:
-    return DustApiError(400, "invalid_request_error", message)
-
-
 def _check_hierarchy(call: Call, body: dict[str, Any], node_id: str, id_name: str) -> None:
     """Regular keys may not set parents (even ``[]``, which is truthy in JS) or a parent_id."""
     parents, parent_id = body["parents"], body["parent_id"]
     if not call.is_system and parents is not None:
-        raise validation_error(
+        raise invalid_request(
             "Setting a custom hierarchy is not supported yet. Please omit the parents field."
         )
     if not call.is_system and parent_id:
-        raise validation_error(
+        raise invalid_request(
             "Setting a custom hierarchy is not supported yet. Please omit the parent_id field."
         )
     if parents is not None:
         if len(parents) == 0:
-            raise validation_error("Invalid parents: parents must have at least one element.")
+            raise invalid_request("Invalid parents: parents must have at least one element.")
         if parents[0] != node_id:
-            raise validation_error(f"Invalid parents: parents[0] should be equal to {id_name}.")
+            raise invalid_request(f"Invalid parents: parents[0] should be equal to {id_name}.")
         if (len(parents) >= 2 or parent_id is not None) and (
             parents[1] if len(parents) > 1 else None
         ) != parent_id:
-            raise validation_error("Invalid parent id: parents[1] and parent_id should be equal.")
+            raise invalid_request("Invalid parent id: parents[1] and parent_id should be equal.")
 
 
 async def delete_document(call: Call) -> tuple[int, Any]:
@@ -406,7 +397,7 @@ async def search(call: Call) -> tuple[int, Any]:
         number = numbers[name] = querystring.to_number(raw)
         issues.extend((message, name) for message in querystring.check_number(number))
     if issues:
-        raise validation_error(querystring.format_issues(issues))
+        raise invalid_request(querystring.format_issues(issues))
     assert query is not None
     top_k, tokens = numbers["top_k"], numbers["target_document_tokens"]
     # Core reads top_k and target_document_tokens as usize; JSON.stringify sends Infinity as null,
@@ -459,13 +450,13 @@ async def upsert_table(call: Call) -> tuple[int, Any]:
     ds = resolve_data_source(call)
     if call.is_system:
         if not body["mime_type"]:
-            raise validation_error("Invalid request body: mimeType must be provided.")
+            raise invalid_request("Invalid request body: mimeType must be provided.")
         if not body["title"]:
-            raise validation_error("Invalid request body: title must be provided.")
+            raise invalid_request("Invalid request body: title must be provided.")
         mime_type = body["mime_type"]
     else:
         if body["mime_type"]:
-            raise validation_error("Invalid request body: mimeType must not be provided.")
+            raise invalid_request("Invalid request body: mimeType must not be provided.")
         mime_type = DUST_TABLE_MIME_TYPE
     tags = body["tags"]
     title_in_tags = next((t[6:].strip() for t in tags or [] if t.startswith("title:")), None)
@@ -516,7 +507,7 @@ async def delete_table(call: Call) -> tuple[int, Any]:
     try:
         call.state.store.delete_table(ds["id"], call.params["tId"])
     except NotFound as exc:
-        raise DustApiError(404, "table_not_found", "The table you requested was not found.") from exc
+        raise table_not_found() from exc
     return 200, None  # Dust answers ctx.body(null, 200): an empty body
 
 
@@ -524,13 +515,10 @@ async def upsert_table_csv(call: Call) -> tuple[int, Any]:
     if not call.is_system:  # Dust's ensure_role middleware runs before the handler's lookups
         raise DustApiError(403, "invalid_oauth_token_error", "Only system keys can perform this action.")
     resolve_data_source(call)
-    raise validation_error("The emulator does not implement CSV table uploads.")
+    raise invalid_request("The emulator does not implement CSV table uploads.")
 
 
 # ---- rows -------------------------------------------------------------------------------------
-
-# every emulator of the process shares it: writes are serialised by each store's lock anyway
-_STORE_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator-rows-writer")
 
 
 async def upsert_rows(call: Call) -> tuple[int, Any]:
@@ -546,10 +534,10 @@ async def upsert_rows(call: Call) -> tuple[int, Any]:
         batch.infer,
     )
     try:
-        # On the store's one writer thread: the sqlite3 module releases the GIL while SQLite inserts and
+        # On the app's one writer thread: the sqlite3 module releases the GIL while SQLite inserts and
         # commits, so the event loop reads and checks the next body meanwhile. One thread: rows upserts
         # are stored in the order they were checked.
-        table = await asyncio.get_running_loop().run_in_executor(_STORE_WRITER, write)
+        table = await asyncio.get_running_loop().run_in_executor(call.store_writer, write)
     except (NotFound, InvalidCell) as exc:
         # Dust's front maps every core error of this endpoint to a 500.
         raise internal_error("Failed to upsert database rows.") from exc
@@ -591,7 +579,7 @@ async def delete_row(call: Call) -> tuple[int, Any]:
     try:
         call.state.store.delete_row(ds["id"], call.params["tId"], call.params["rId"])
     except NotFound as exc:
-        raise DustApiError(404, "table_not_found", "The table you requested was not found.") from exc
+        raise table_not_found() from exc
     return 200, {"success": True}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.config
 import signal
 import socket
 import threading
@@ -79,9 +80,10 @@ class EmulatorServer:
         state.base_url = self.base_url
         config = uvicorn.Config(
             create_app(state, extra_routes),
+            log_config=None,  # uvicorn's handlers are the CLI's to install (use_uvicorn_logging)
             log_level="warning",
             access_log=access_log,  # uvicorn's access log never includes headers (no API keys)
-            lifespan="off",
+            lifespan="on",  # the app shuts its store writer down at shutdown
             # httptools/uvloop when installed (uvicorn[standard]): about twice the requests per
             # second of the pure-Python h11 parser; h11 otherwise.
             http="auto",
@@ -89,8 +91,6 @@ class EmulatorServer:
             proxy_headers=False,
             timeout_graceful_shutdown=3,
         )
-        if access_log:  # uvicorn's access lines are INFO; the emulator's other logs stay at WARNING
-            logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         self.server = _CleanExitServer(config)
         self._thread: threading.Thread | None = None
 
@@ -131,6 +131,16 @@ class EmulatorServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def use_uvicorn_logging() -> None:
+    """uvicorn's own log handlers and formats (stderr), for the whole process: the CLI's choice."""
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+
+
+def show_access_log() -> None:
+    """uvicorn's access lines are INFO; the emulator's other logs stay at WARNING."""
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO)
 
 
 def quiet_uvicorn_errors() -> None:

@@ -103,6 +103,26 @@ def test_bursts_of_429_and_quota_errors_hit_document_posts_only(emulator: Emulat
     assert statuses[2].json()["error"]["type"] == "data_source_quota_error"
 
 
+def test_injected_429_and_quota_answers_are_the_real_ones(emulator: EmulatorProcess) -> None:
+    emulator.update_settings(rate_limit=1, doc_size_limit_mb=0.000001)
+    with emulator.api_client() as client:
+        real_quota = client.post(
+            f"{emulator.ds_path}/documents/big", json={"text": "x" * 100}
+        )  # takes the slot
+        real_429 = client.post(f"{emulator.ds_path}/documents/d1", json={"text": ""})
+        emulator.update_settings(rate_limit=0)
+        emulator.set_faults(burst_429=1, burst_quota=1)
+        injected_429 = client.post(f"{emulator.ds_path}/documents/d2", json={"text": "x"})
+        injected_quota = client.post(f"{emulator.ds_path}/documents/d3", json={"text": "x"})
+    assert (real_429.status_code, injected_429.status_code) == (429, 429)
+    assert injected_429.json() == real_429.json()
+    assert (real_quota.status_code, injected_quota.status_code) == (403, 403)
+    real, injected = real_quota.json()["error"], injected_quota.json()["error"]
+    assert injected["type"] == real["type"] == "data_source_quota_error"
+    # the route also names the size it refused; the fault has no document to measure
+    assert injected["message"] == real["message"].replace("You are attempting to upload 100 bytes. ", "")
+
+
 def test_413_over_a_size(emulator: EmulatorProcess) -> None:
     emulator.set_faults(max_request_bytes=100)
     with emulator.api_client() as client:

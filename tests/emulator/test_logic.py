@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import gc
 import math
 from collections.abc import Callable
 
@@ -13,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dust_emulator import rowbatch, schema
-from dust_emulator.dispatch import _no_gc_pauses
 from dust_emulator.errors import DustApiError, InvalidCell
 from dust_emulator.jsvalues import clean_timestamp, js_key_order, js_number, rust_number_text, utf16_len
 from dust_emulator.source_url import InvalidUrl, standardize_source_url
@@ -404,28 +402,3 @@ def test_a_typical_batch_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) ->
 def test_rows_fast_path_matches_the_reference_on(rows: list[dict[str, object]]) -> None:
     body = {"rows": [{"row_id": str(n), "value": value} for n, value in enumerate(rows)]}
     assert _outcome(_fast, body) == _outcome(_reference, body)
-
-
-def test_the_garbage_collector_is_held_off_only_during_a_request() -> None:
-    assert gc.isenabled()
-    with _no_gc_pauses():
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with _no_gc_pauses():
-            pass
-        assert not gc.isenabled()  # turned off by someone else: left off
-    finally:
-        gc.enable()
-
-
-def test_overlapping_requests_hold_the_collector_off_until_the_last_one_ends() -> None:
-    # a rows upsert awaits its store write, so another request may start and end meanwhile
-    first, second = _no_gc_pauses(), _no_gc_pauses()
-    first.__enter__()
-    second.__enter__()
-    first.__exit__(None, None, None)
-    assert not gc.isenabled()  # the second request still holds it off
-    second.__exit__(None, None, None)
-    assert gc.isenabled()

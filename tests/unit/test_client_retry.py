@@ -10,10 +10,16 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from destination_dust.client import BACKOFF_CAP, DustClient, PayloadTooLarge
+from destination_dust.client import BACKOFF_CAP, DustClient
 from destination_dust.config import DustConfig
-from destination_dust.errors import ConfigError, DustAuthError, DustRequestError, TransientError
-from destination_dust.pipeline import Cancelled
+from destination_dust.errors import (
+    Cancelled,
+    ConfigError,
+    DustAuthError,
+    DustRequestError,
+    PayloadTooLarge,
+    TransientError,
+)
 from destination_dust.ratelimit import SlidingWindowLimiter
 
 CONFIG = DustConfig(

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from destination_dust.pipeline import Cancelled, Pipeline
+from destination_dust.errors import Cancelled
+from destination_dust.pipeline import Pipeline
 from destination_dust.progress import Progress
 
 WAIT = 10.0  # generous upper bound for events that must happen; never a measured duration
@@ -320,7 +321,7 @@ def test_progress_logs_on_a_timer_while_nothing_else_happens() -> None:
 def test_malloc_arenas_are_capped_on_glibc() -> None:
     import platform
 
-    from destination_dust.pipeline import limit_malloc_arenas
+    from destination_dust.__main__ import limit_malloc_arenas
 
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert limit_malloc_arenas() is expected
