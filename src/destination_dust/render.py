@@ -88,7 +88,8 @@ def _is_plain_label(key: str) -> bool:
 
 
 def compact_json(value: Any) -> str:
-    """Compact JSON for values nested too deep to render as lines."""
+    """Compact JSON for values nested too deep to render as lines. Written for a reader, so unlike a table
+    cell's JSON (text.json_text, kept whole for json_extract) keys are labels and depth is cut with `…`."""
     return orjson.dumps(_jsonable(value, JSON_DEPTH)).decode("utf-8")
 
 
@@ -295,6 +296,7 @@ def section_length(section: Section) -> int:
 
 
 def truncation_marker(original: int, limit: int, complete: bool = True) -> str:
+    """The line that ends a cut document: the record's size (a lower bound when rendering stopped early)."""
     size = f"{original:,}" if complete else f"over {original:,}"
     return f"\n[truncated by Airbyte: the record was {size} characters, Dust's limit is {limit:,}]\n"
 
@@ -352,6 +354,8 @@ def _cut_at_boundary(text: str) -> str:
 
 
 def _with_marker(content: str | None, marker: str) -> str:
+    """The content that ends the kept text, with the marker as its last line. (A table cell's marker is another
+    rule: it ends the cut cell itself and counts the characters cut, tables.fit_row.)"""
     if not content:
         return marker.lstrip("\n")
     return content.rstrip("\n") + marker

@@ -34,11 +34,7 @@ _ISO = re.compile(
 def epoch_ms(value: Any, email_dates: bool = False) -> int | None:
     """Integer epoch milliseconds of a date-like value (module doc), not range-checked; None when it is not
     one. Text is read as ISO-8601 first, then as an epoch number; `email_dates` adds RFC 2822."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return epoch_number_ms(value)
-    if isinstance(value, str):
+    if isinstance(value, str):  # first: the common case
         epoch = parse_iso_epoch_ms(value)
         if epoch is not None:
             return epoch
@@ -46,6 +42,10 @@ def epoch_ms(value: Any, email_dates: bool = False) -> int | None:
         if number is not None:
             return epoch_number_ms(number)
         return _email_date_ms(value) if email_dates else None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return epoch_number_ms(value)
     if isinstance(value, dt.datetime):
         return datetime_ms(value)
     if isinstance(value, dt.date):
@@ -83,7 +83,7 @@ def parse_iso_epoch_ms(text: str) -> int | None:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         return parse_iso_fallback(text)
-    return datetime_ms(moment)
+    return _delta_ms((moment if moment.tzinfo else moment.replace(tzinfo=_UTC)) - _EPOCH)
 
 
 def parse_iso_fallback(text: str) -> int | None:
