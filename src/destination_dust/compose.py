@@ -28,12 +28,10 @@ from typing import Any
 
 import orjson
 
-from destination_dust.documents import (
-    MIME_TYPE,
-    ROOT_PREFIX_MAX_BYTES,
-    iso_ms,
-)
+from destination_dust.documents import MIME_TYPE, ROOT_PREFIX_MAX_BYTES
 from destination_dust.render import cut_utf16, utf16_len
+from destination_dust.tags import is_system_tag
+from destination_dust.timestamps import iso_ms
 
 MARK = "<!--airbyte:"
 _DEFANGED = "<!-- airbyte:"
@@ -123,7 +121,7 @@ def parent_part(body: Mapping[str, Any], timestamp: int | None) -> ParentPart:
     section = body["section"]
     header = tuple(line for line in _lines(section["prefix"] or "") if not line.startswith(TIME_LINES))
     text = section_text(section)[len(section["prefix"] or "") :]
-    tags = tuple(t for t in body.get("tags") or () if not t.startswith("airbyte:"))
+    tags = tuple(t for t in body.get("tags") or () if not is_system_tag(t))
     return ParentPart(body["title"], header, _normal(text), timestamp, tags, body.get("source_url"))
 
 
@@ -297,11 +295,6 @@ def _header(lines: tuple[str, ...], timestamp: int | None) -> str:
             head.append(line)
             used += size
     return "".join(head)
-
-
-def is_system_tag(tag: str) -> bool:
-    """Ours (stream, namespace, generation, fingerprint), not one of the parent's field tags."""
-    return tag.startswith("airbyte:")
 
 
 def without_children_of(document: ComposedDocument, source: str, keep: set[str]) -> ComposedDocument:

@@ -35,6 +35,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from destination_dust import ids
@@ -46,7 +47,6 @@ from destination_dust.compose import (
     ComposedDocument,
     ParentPart,
     build_body,
-    is_system_tag,
     order_token,
     parent_part,
     parse_stored,
@@ -57,29 +57,21 @@ from destination_dust.compose import (
     without_children_of,
 )
 from destination_dust.config import DustConfig
-from destination_dust.documents import (
-    FINGERPRINT_TAG,
-    DocumentRenderer,
-    clean_tag,
-    created_field,
-    epoch_ms,
-    lookup,
-)
+from destination_dust.documents import DocumentRenderer, created_field, lookup, timestamp_ms
 from destination_dust.errors import ConfigError, DustRequestError
-from destination_dust.render import scalar_text, single_line
 from destination_dust.sinks import SinkContext, StreamSink
 from destination_dust.stream_settings import StreamSettings
-from destination_dust.sweep import (
-    NAMESPACE_TAG,
-    STREAM_TAG,
-    DocumentCleanup,
-    SweepRule,
+from destination_dust.sweep import DocumentCleanup, SweepRule, owns_document, sweep_documents, sweep_rule
+from destination_dust.tags import (
+    clean_tag,
+    fingerprint_tags,
     generation_of,
-    generation_tag,
-    owns_document,
-    sweep_documents,
-    sweep_rule,
+    is_system_tag,
+    marker_tags,
+    stream_tag,
+    stream_tags,
 )
+from destination_dust.text import REPLACEMENT, scalar_text, single_line
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +109,8 @@ class Composition:
         self.parent_key = parent_key
         self.parent = parent
         self.generation = parent.generation_id if parent is not None else None
-        tags = [f"{STREAM_TAG}{clean_tag(parent_key.name)}"]
-        if parent_key.namespace:
-            tags.append(f"{NAMESPACE_TAG}{clean_tag(parent_key.namespace)}")
-        self.system_tags = tags + [f"{STREAM_TAG}{clean_tag(c.name)}" for c in children]
+        self.system_tags = stream_tags(parent_key, one_line=True)
+        self.system_tags += [stream_tag(clean_tag(c.name)) for c in children]
         self.child_label = " and ".join(c.name for c in children or [parent_key]) + " records"
         self.stream_line = f"$stream: {single_line(str(parent_key))[:48]}\n"
         self._dirty: dict[str, Pending] = {}  # oldest change first
@@ -271,7 +261,7 @@ class Composition:
         built = build_body(
             document,
             self.system_tags,
-            self._marker_tags,
+            partial(marker_tags, self.generation),
             self.ctx.config.max_document_chars,
             self.child_label,
         )
@@ -295,15 +285,10 @@ class Composition:
         with self._cond:  # lanes count concurrently
             setattr(self, name, getattr(self, name) + 1)
 
-    def _marker_tags(self, fingerprint: str) -> list[str]:
-        tags = [] if self.generation is None else [generation_tag(self.generation)]
-        return [*tags, f"{FINGERPRINT_TAG}{fingerprint[:16]}"]
-
     @staticmethod
     def _unchanged(tags: list[str], stored: Mapping[str, Any]) -> bool:
         stored_tags = {t for t in stored.get("tags") or () if isinstance(t, str)}
-        fingerprint = {t for t in tags if t.startswith(FINGERPRINT_TAG)}
-        return fingerprint <= stored_tags and generation_of(tags) == generation_of(stored_tags)
+        return fingerprint_tags(tags) <= stored_tags and generation_of(tags) == generation_of(stored_tags)
 
     # --- end of input: clean-ups, once every member has finished
 
@@ -511,7 +496,7 @@ class ChildSink(ComposedSink):
         text = f"### {heading}\n{fields}".rstrip("\n") + "\n"
         path = self._order_by or ((created,) if (created := created_field(data)) else ())
         value = lookup(data, ".".join(path)) if path else None
-        epoch = epoch_ms(value) if isinstance(value, str) else None
+        epoch = timestamp_ms(value) if isinstance(value, str) else None
         return Child(
             short_hash(child_id),
             self.source,
@@ -586,13 +571,13 @@ def period_label(epoch: int, period: str) -> str:
 
 
 def _value_text(value: Any) -> str:
-    return single_line(scalar_text(value)) if value is not None else "null"
+    return single_line(scalar_text(value, REPLACEMENT)) if value is not None else "null"
 
 
 def _text(value: Any) -> str:
     if value is None or isinstance(value, (Mapping, list, tuple)):
         return ""
-    return scalar_text(value)
+    return scalar_text(value, REPLACEMENT)
 
 
 def _reset(pending: Pending) -> None:

@@ -41,8 +41,6 @@ which logs the first few of a stream one by one and then counts them.
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import hashlib
 import ipaddress
 import math
@@ -56,7 +54,6 @@ import orjson
 
 from destination_dust import ids
 from destination_dust.catalog import StreamConfig, get_path
-from destination_dust.cells import epoch_number_ms, lone_surrogate_fields, parse_iso_epoch_ms
 from destination_dust.config import DustConfig
 from destination_dust.notices import first_few
 from destination_dust.render import (
@@ -67,10 +64,11 @@ from destination_dust.render import (
     fit_section,
     label_text,
     render_fields,
-    scalar_text,
-    single_line,
     utf16_len,
 )
+from destination_dust.tags import clean_tag, is_system_tag, marker_tags, stream_tags
+from destination_dust.text import REPLACEMENT, lone_surrogate_fields, scalar_text, single_line
+from destination_dust.timestamps import MAX_EPOCH_MS, epoch_ms, iso_ms
 
 MIME_TYPE = "text/markdown"
 MAX_TITLE = 512  # UTF-16 units; Dust answers 400 above
@@ -84,9 +82,6 @@ RENDER_BUDGET_FACTOR = 4  # rendering stops past 4x the size limit: the rest wou
 # `name` first: a person's `title` is an honorific ("Mr.", shared by a hundred users), their name identifies them
 DEFAULT_TITLE_FIELDS = ("name", "title", "subject", "summary")
 TITLE_REFERENCE_FIELDS = 3  # a fallback title names up to this many foreign keys (`user_id 7`)
-FINGERPRINT_TAG = "airbyte:fp:"
-GENERATION_TAG = "airbyte:generation:"
-_MAX_EPOCH_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 _PLAUSIBLE_SINCE_MS = 946684800000  # 2000-01-01: a guessed number field older than this is not a time
 
 # Field names (lowercased, without `_`, `-` and spaces) that hold a last-update or a creation time.
@@ -159,7 +154,7 @@ class DocumentRenderer:
                 )
             )
         body: dict[str, Any] = {"title": title, "section": section, "tags": self._field_tags(data)}
-        body["tags"] += self._stream_tags()
+        body["tags"] += stream_tags(self.stream.key, one_line=True)
         if timestamp is not None:
             body["timestamp"] = timestamp.epoch_ms
         source_url = self._source_url(data, document_id, warnings)
@@ -169,13 +164,13 @@ class DocumentRenderer:
         body["light_document_output"] = True
         payload = orjson.dumps(_fingerprinted(body, timestamp), option=orjson.OPT_SORT_KEYS)
         fingerprint = hashlib.sha256(payload).hexdigest()
-        marker_tags = self._marker_tags(fingerprint)
-        body["tags"] = _cap_tags(body["tags"], marker_tags)
+        markers = marker_tags(self.stream.generation_id, fingerprint)
+        body["tags"] = _cap_tags(body["tags"], markers)
         return DocumentUpsert(
             document_id=document_id,
             body=body,
             fingerprint=fingerprint,
-            size=len(payload) + sum(len(t) + 3 for t in marker_tags),
+            size=len(payload) + sum(len(t) + 3 for t in markers),
             truncated=truncated,
             warnings=tuple(warnings),
             losses=tuple(losses),
@@ -237,10 +232,8 @@ class DocumentRenderer:
     def _key_fields(self, data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         """Primary-key fields, then tag fields: short scalars worth repeating in every chunk."""
         seen: set[str] = set()
-        keys = [(".".join(path), get_path(data, path)) for path in self.stream.primary_key]
-        tags = [(path, lookup(data, path)) for path in self.config.tag_fields]
-        for name, value in keys + tags:
-            texts = [_tag_value(v) for v in (value if isinstance(value, list) else [value])]
+        keys = [(".".join(path), _tag_texts(get_path(data, path))) for path in self.stream.primary_key]
+        for name, texts in keys + self._tag_fields(data):
             text = ", ".join(t for t in texts if t)
             if text and name not in seen:
                 seen.add(name)
@@ -255,7 +248,7 @@ class DocumentRenderer:
         for path in candidates:
             value = lookup(data, path)
             if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                title = single_line(scalar_text(value))
+                title = single_line(scalar_text(value, REPLACEMENT))
                 if title:
                     return _cut_title(title)
         return _cut_title(self._fallback_title(data, document_id, timestamp))
@@ -289,7 +282,7 @@ class DocumentRenderer:
             if not isinstance(field, str) or field in key_fields or not field.endswith(("_id", "Id")):
                 continue
             if isinstance(value, (str, int)) and not isinstance(value, bool):
-                text = single_line(scalar_text(value))
+                text = single_line(scalar_text(value, REPLACEMENT))
                 if text and len(text) <= MAX_TAG_VALUE:
                     found += 1
                     yield field, text
@@ -310,7 +303,7 @@ class DocumentRenderer:
         configured = self.config.timestamp_field
         if configured:
             value = lookup(data, configured)
-            epoch = epoch_ms(value)
+            epoch = timestamp_ms(value)
             if epoch is not None:
                 return _Timestamp(epoch, _time_label(configured))
             if value is not None:
@@ -321,7 +314,7 @@ class DocumentRenderer:
                     "is not a date; using the next candidate (further ones not reported)",
                 )
         for path, label in self._guessed_time_fields(data):
-            epoch = epoch_ms(get_path(data, path))
+            epoch = timestamp_ms(get_path(data, path))
             if epoch is not None and epoch >= _PLAUSIBLE_SINCE_MS:
                 return _Timestamp(epoch, label)
         if (
@@ -330,7 +323,7 @@ class DocumentRenderer:
             and math.isfinite(emitted_at)
         ):
             emitted = math.floor(emitted_at)
-            if 0 <= emitted <= _MAX_EPOCH_MS:
+            if 0 <= emitted <= MAX_EPOCH_MS:
                 return _Timestamp(emitted, None)
         return None
 
@@ -369,27 +362,20 @@ class DocumentRenderer:
             )
         return url
 
+    def _tag_fields(self, data: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+        """Each of `tag_fields` with its values as tag text (a list gives one per item)."""
+        return [(path, _tag_texts(lookup(data, path))) for path in self.config.tag_fields]
+
     def _field_tags(self, data: Mapping[str, Any]) -> list[str]:
+        """`field:value` tags; values over MAX_TAG_VALUE characters are skipped."""
         tags: list[str] = []
-        for path in self.config.tag_fields:
-            value = lookup(data, path)
+        for path, texts in self._tag_fields(data):
             name = single_line(path)
-            for item in value if isinstance(value, list) else [value]:
-                text = _tag_value(item)
+            for text in texts:
                 tag = f"{name}:{text}"
                 if text and len(text) <= MAX_TAG_VALUE and tag not in tags:
                     tags.append(tag)
         return tags
-
-    def _stream_tags(self) -> list[str]:
-        tags = [f"airbyte:stream:{clean_tag(self.stream.name)}"]
-        if self.stream.namespace:
-            tags.append(f"airbyte:namespace:{clean_tag(self.stream.namespace)}")
-        return tags
-
-    def _marker_tags(self, fingerprint: str) -> list[str]:
-        tags = [] if self.stream.generation_id is None else [f"{GENERATION_TAG}{self.stream.generation_id}"]
-        return [*tags, f"{FINGERPRINT_TAG}{fingerprint[:16]}"]
 
     def _warn_once(self, kind: str, warnings: list[str], text: str) -> None:
         if kind not in self._reported:
@@ -440,21 +426,20 @@ def _is_airbyte_column(name: Any) -> bool:
     return isinstance(name, str) and name.startswith(("_airbyte_", "_ab_"))
 
 
-def _tag_value(value: Any) -> str:
-    """A scalar as a tag value ('' for nulls, objects and arrays)."""
-    if value is None or isinstance(value, (Mapping, list, tuple)):
-        return ""
-    return clean_tag(scalar_text(value))
-
-
-def clean_tag(text: str) -> str:
-    return single_line(text)
+def _tag_texts(value: Any) -> list[str]:
+    """A value as tag texts: one per item of a list; '' for nulls, objects and arrays."""
+    return [
+        ""
+        if item is None or isinstance(item, (Mapping, list, tuple))
+        else clean_tag(scalar_text(item, REPLACEMENT))
+        for item in (value if isinstance(value, list) else [value])
+    ]
 
 
 def _cap_tags(tags: list[str], marker_tags: list[str]) -> list[str]:
     """Field tags give way so that the stream and marker tags always fit in MAX_TAGS."""
-    system = [t for t in tags if t.startswith("airbyte:")]
-    custom = [t for t in tags if not t.startswith("airbyte:")]
+    system = [t for t in tags if is_system_tag(t)]
+    custom = [t for t in tags if not is_system_tag(t)]
     room = MAX_TAGS - len(system) - len(marker_tags)
     return custom[:room] + system + marker_tags
 
@@ -465,7 +450,7 @@ def _key_text(value: Any) -> str:
         return "null"
     if isinstance(value, (Mapping, list, tuple)):
         return compact_json(value)
-    return single_line(scalar_text(value)) or '""'
+    return single_line(scalar_text(value, REPLACEMENT)) or '""'
 
 
 def _cut_title(title: str) -> str:
@@ -479,54 +464,11 @@ def _time_label(field_name: str) -> str:
     return "createdAt" if _NAME_NOISE.sub("", last).lower() in _CREATED_NAMES else "updatedAt"
 
 
-def epoch_ms(value: Any) -> int | None:
-    """Integer epoch milliseconds from an ISO-8601 string (naive = UTC), a date, an RFC 2822 date, or epoch
-    seconds/milliseconds (numbers or numeric strings). None when unparseable or outside 1970..9999."""
-    epoch: int | None = None
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        epoch = epoch_number_ms(value)
-    elif isinstance(value, str):
-        epoch = _epoch_from_text(value.strip())
-    elif isinstance(value, dt.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-        epoch = math.floor(moment.timestamp() * 1000)
-    elif isinstance(value, dt.date):
-        epoch = (
-            math.floor(dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc).timestamp())
-            * 1000
-        )
-    if epoch is None or not 0 <= epoch <= _MAX_EPOCH_MS:
-        return None
-    return epoch
-
-
-def _epoch_from_text(text: str) -> int | None:
-    if not text or len(text) > 64:
-        return None
-    epoch = parse_iso_epoch_ms(text)
-    if epoch is not None:
-        return epoch
-    try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
-    if math.isfinite(number):
-        return epoch_number_ms(number)
-    try:
-        moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return math.floor(moment.timestamp() * 1000)
-
-
-def iso_ms(epoch: int) -> str:
-    """JavaScript's Date.toISOString(): 2024-05-01T10:00:00.000Z."""
-    moment = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=epoch)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+def timestamp_ms(value: Any) -> int | None:
+    """A document timestamp from a field's value (timestamps.py, e-mail dates included), or None when it is
+    not a date or is before 1970 (Dust multiplies a negative timestamp by 1000)."""
+    epoch = epoch_ms(value.strip() if isinstance(value, str) else value, email_dates=True)
+    return epoch if epoch is not None and 0 <= epoch <= MAX_EPOCH_MS else None
 
 
 _FORBIDDEN_HOST = re.compile(r"[^A-Za-z0-9.\-_]")

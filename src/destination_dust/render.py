@@ -14,21 +14,20 @@ Shape of the rendered text (what an agent reads in a search hit, and can grep):
     <the text>                        so Dust repeats `## description` in each of its chunks
 
 Nulls, blank strings and empty arrays/objects are left out. Objects nested deeper than MAX_DEPTH are written
-as compact JSON (and that JSON itself stops after JSON_DEPTH more levels). Lone surrogates become U+FFFD and
-NUL characters are dropped (orjson and Dust's Postgres refuse them).
+as compact JSON (and that JSON itself stops after JSON_DEPTH more levels). Text is cleaned as text.py says for
+documents: lone surrogates become U+FFFD, NUL characters are dropped.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import orjson
+
+from destination_dust.text import REPLACEMENT, clean_text, scalar_text, single_line
 
 LONG_TEXT = 200  # characters: longer texts (and blocks) become `## Field` sections
 MAX_DEPTH = 8  # nesting levels rendered as lines; deeper values become compact JSON
@@ -36,27 +35,10 @@ JSON_DEPTH = 32  # nesting levels kept inside that compact JSON
 MAX_LABEL = 120  # characters of a field label (a path of long keys must not multiply the text)
 MAX_SECTION_PREFIX_BYTES = 40  # `## label\n`; with the root header's budget, prefixes stay < 256 tokens
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_WHITESPACE = re.compile(r"\s+")
-
 Section = dict[str, Any]  # Dust's {"prefix": str|None, "content": str|None, "sections": [Section]}
 
 
 # --- text primitives
-
-
-def clean(text: str) -> str:
-    """Text orjson can encode and Dust can store: lone surrogates replaced, NUL removed."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    if text.isascii():
-        return text
-    return _LONE_SURROGATE.sub("\ufffd", text)
-
-
-def single_line(text: str) -> str:
-    """Whitespace runs (newlines included) collapsed to one space, trimmed."""
-    return _WHITESPACE.sub(" ", clean(text)).strip()
 
 
 def utf16_len(text: str) -> int:
@@ -87,39 +69,11 @@ def cut_bytes(text: str, max_bytes: int, ellipsis: str = "…") -> str:
     return encoded[:room].decode("utf-8", "ignore") + ellipsis
 
 
-def int_text(value: int) -> str:
-    try:
-        return str(value)
-    except ValueError:  # past Python's 4,300-digit limit for str(int)
-        return f"(an integer of about {int(value.bit_length() * math.log10(2))} digits)"
-
-
-def scalar_text(value: Any) -> str:
-    """A non-container value as text: bools true/false, numbers as JSON spells them (NaN, Infinity)."""
-    if isinstance(value, str):
-        return clean(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return int_text(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return repr(value)
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return clean(str(value))
-
-
 def label_text(key: Any) -> str:
     """A field name as a readable label: one line, at most MAX_LABEL characters."""
     if isinstance(key, str) and _is_plain_label(key):
         return key  # the common case, without the regex work
-    label = single_line(key if isinstance(key, str) else scalar_text(key)) or "(blank)"
+    label = single_line(key if isinstance(key, str) else scalar_text(key, REPLACEMENT)) or "(blank)"
     return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
 
 
@@ -134,7 +88,8 @@ def _is_plain_label(key: str) -> bool:
 
 
 def compact_json(value: Any) -> str:
-    """Compact JSON for values nested too deep to render as lines."""
+    """Compact JSON for values nested too deep to render as lines. Written for a reader, so unlike a table
+    cell's JSON (text.json_text, kept whole for json_extract) keys are labels and depth is cut with `…`."""
     return orjson.dumps(_jsonable(value, JSON_DEPTH)).decode("utf-8")
 
 
@@ -148,12 +103,12 @@ def _jsonable(value: Any, depth_left: int) -> Any:
             return "…"
         return [_jsonable(v, depth_left - 1) for v in value]
     if value is None or isinstance(value, (bool, str)):
-        return clean(value) if isinstance(value, str) else value
+        return clean_text(value, REPLACEMENT) if isinstance(value, str) else value
     if isinstance(value, int) and -(2**63) <= value < 2**64:
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
-    return scalar_text(value)  # big ints, NaN, dates...: as text
+    return scalar_text(value, REPLACEMENT)  # big ints, NaN, dates...: as text
 
 
 # --- values -> lines
@@ -181,7 +136,7 @@ def _scalar_list_inline(items: list[Any]) -> str | None:
     texts: list[str] = []
     length = 0
     for item in items:
-        text = scalar_text(item).strip() if item is not None else ""
+        text = scalar_text(item, REPLACEMENT).strip() if item is not None else ""
         if "," in text or "\n" in text:
             return None
         if text:
@@ -244,7 +199,7 @@ class RenderedFields:
         if value is None:
             return None, []
         if isinstance(value, str):  # first: by far the most common value
-            text = _normalise_newlines(clean(value).strip())
+            text = _normalise_newlines(clean_text(value, REPLACEMENT).strip())
             return (text, []) if text else (None, [])
         if isinstance(value, Mapping):
             if depth >= MAX_DEPTH:
@@ -260,7 +215,7 @@ class RenderedFields:
                 if inline is not None:
                     return (inline or None), []
             return None, self.list_lines(value, depth + 1, indent)
-        text = _normalise_newlines(scalar_text(value).strip())
+        text = _normalise_newlines(scalar_text(value, REPLACEMENT).strip())
         return (text, []) if text else (None, [])
 
     def object_lines(self, obj: Mapping[Any, Any], depth: int, indent: str, prefix: str = "") -> list[str]:
@@ -341,6 +296,7 @@ def section_length(section: Section) -> int:
 
 
 def truncation_marker(original: int, limit: int, complete: bool = True) -> str:
+    """The line that ends a cut document: the record's size (a lower bound when rendering stopped early)."""
     size = f"{original:,}" if complete else f"over {original:,}"
     return f"\n[truncated by Airbyte: the record was {size} characters, Dust's limit is {limit:,}]\n"
 
@@ -398,6 +354,8 @@ def _cut_at_boundary(text: str) -> str:
 
 
 def _with_marker(content: str | None, marker: str) -> str:
+    """The content that ends the kept text, with the marker as its last line. (A table cell's marker is another
+    rule: it ends the cut cell itself and counts the characters cut, tables.fit_row.)"""
     if not content:
         return marker.lstrip("\n")
     return content.rstrip("\n") + marker

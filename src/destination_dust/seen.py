@@ -14,10 +14,9 @@ worker thread running a sweep reads.
 "Sent" ids are kept as their 64-bit `hash()`, written as one blob per `PENDING_MAX` ids (`sent_chunks`): the
 reader thread pays a hash and a list append per id, and one insert per 5,000 ids. The chunks are unpacked into
 an indexed table (`sent`) only when a sweep first asks (`contains_many`); most syncs never sweep (an append
-stream, or a table new in this run), so most never pay it. Before, each id was its own row, bound and inserted on the reader
-thread at ~2.5-3 us an id. Hashes can collide, but only in the safe direction: an id this sync did not send may
-be taken for a sent one (the sweep then keeps that stale item, odds about listed x sent / 2^64); a sent id is
-always found. The dedup cursors keep the full id text.
+stream, or a table new in this run), so most never pay it. Hashes can collide, but only in the safe direction:
+an id this sync did not send may be taken for a sent one (the sweep then keeps that stale item, odds about
+listed x sent / 2^64); a sent id is always found. The dedup cursors keep the full id text.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from destination_dust.cells import parse_iso_epoch_ms
+from destination_dust.timestamps import parse_iso_epoch_ms
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from destination_dust.catalog import StreamConfig, StreamKey, get_path
 from destination_dust.cleanups import DocumentCleanups
 from destination_dust.client import DustClient
 from destination_dust.config import DustConfig
-from destination_dust.documents import FINGERPRINT_TAG, DocumentRenderer, DocumentUpsert, clean_tag
+from destination_dust.documents import DocumentRenderer, DocumentUpsert
 from destination_dust.errors import DestinationError, DustRequestError, PayloadTooLarge
 from destination_dust.ledger import GenerationLedger
 from destination_dust.notices import StreamNotices
@@ -46,18 +46,16 @@ from destination_dust.pipeline import Pipeline
 from destination_dust.protocol import DECODE_ERRORS, decode_json
 from destination_dust.seen import SeenStore
 from destination_dust.sweep import (
-    STREAM_TAG,
     DocumentCleanup,
     SweepResult,
     SweepRule,
-    generation_of,
-    generation_tag,
     owns_document,
     owns_table,
     sweep_rows,
     sweep_rule,
 )
 from destination_dust.tables import Row, TableMapper, fit_row, table_id_for
+from destination_dust.tags import clean_tag, fingerprint_tags, generation_of, generation_tag, stream_tag
 from destination_dust.typed_rows import TypedRows
 
 logger = logging.getLogger(__name__)
@@ -425,7 +423,7 @@ class DocumentSink(StreamSink):
             if tags is None:
                 continue
             stored_tags = set(stored.get("tags") or ())
-            fingerprint = {t for t in tags if t.startswith(FINGERPRINT_TAG)}
+            fingerprint = fingerprint_tags(tags)
             if not fingerprint or not fingerprint <= stored_tags:
                 continue
             stored_generation = generation_of(stored_tags)
@@ -714,7 +712,7 @@ class TableSink(StreamSink):
         filtered by the stream's tag finds some (a hint, not a listing of the data source)."""
         key = self.stream.key
         try:
-            found = self.ctx.client.search_tagged(f"{STREAM_TAG}{clean_tag(key.name)}")
+            found = self.ctx.client.search_tagged(stream_tag(clean_tag(key.name)))
         except DestinationError as exc:  # only a hint: never fail a sync for it
             logger.info("stream %s: could not check for old documents: %s", key, exc)
             return

@@ -58,7 +58,8 @@ def slugify(name: str, fallback: str = "col", max_length: int = MAX_SLUG_LENGTH)
 
 
 def legacy_slugify(name: str, fallback: str = "col", max_length: int = MAX_SLUG_LENGTH) -> str:
-    """The frozen rule of version 0.1 (see the module docstring): table ids and older tables' columns."""
+    """Kept only so that names users already have do not change: table ids are derived with it, and tables
+    made by version 0.1 keep their columns (module docstring). New names use `slugify`."""
     text = unicodedata.normalize("NFKD", name)
     text = _DIACRITICS.sub("", text)
     text = _CASE_BOUNDARY.sub(r"\1_\2", text)

@@ -25,7 +25,7 @@ SeenIds one page at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -35,18 +35,15 @@ import orjson
 
 from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.client import DustClient
-from destination_dust.documents import GENERATION_TAG, clean_tag
 from destination_dust.ids import stream_prefix
 from destination_dust.seen import SeenIds
+from destination_dust.tags import generation_of, names_stream
 
 DOCUMENT_PAGE = 100  # the emulator lists documents with their text: keep a page small
 ROW_PAGE = 1000
 ANCHORS = 10  # survivors of a page re-read at the head of the next, to join the two (module doc)
 MAX_PASSES = 4
 DELETE_WORKERS = 4
-
-STREAM_TAG = "airbyte:stream:"
-NAMESPACE_TAG = "airbyte:namespace:"
 
 
 @dataclass(frozen=True)
@@ -81,45 +78,17 @@ def sweep_rule(stream: StreamConfig) -> SweepRule | None:
     return None
 
 
-def generation_tag(generation: int) -> str:
-    return f"{GENERATION_TAG}{generation}"
-
-
-def generation_of(tags: Iterable[str]) -> int | None:
-    """The generation a document (or table) was written with; None when untagged or unreadable."""
-    found = None
-    for tag in tags:
-        if isinstance(tag, str) and tag.startswith(GENERATION_TAG):
-            try:
-                value = int(tag[len(GENERATION_TAG) :])
-            except ValueError:
-                return None
-            if found is not None and found != value:
-                return None  # two different generations: not ours to judge
-            found = value
-    return found
-
-
 def owns_document(stream: StreamKey, document_id: Any, tags: Any) -> bool:
     """Is this document one that this connector wrote for `stream`? Id prefix AND tags (see module doc)."""
     if not isinstance(document_id, str) or not document_id.startswith(stream_prefix(stream) + "-"):
         return False
-    tag_set = {t for t in tags if isinstance(t, str)} if isinstance(tags, list) else set()
-    if f"{STREAM_TAG}{clean_tag(stream.name)}" not in tag_set:
-        return False
-    namespaces = {t for t in tag_set if t.startswith(NAMESPACE_TAG)}
-    return namespaces == ({f"{NAMESPACE_TAG}{clean_tag(stream.namespace)}"} if stream.namespace else set())
+    return names_stream(tags, stream, one_line=True)
 
 
 def owns_table(stream: StreamKey, table: Mapping[str, Any]) -> bool:
     """Is this table (found under the stream's deterministic table_id) one we wrote for `stream`? Its tags
     must name the stream and exactly its namespace, as TableMapper.table_body writes them."""
-    tags = table.get("tags")
-    tag_set = {t for t in tags if isinstance(t, str)} if isinstance(tags, list) else set()
-    if f"{STREAM_TAG}{stream.name}" not in tag_set:
-        return False
-    namespaces = {t for t in tag_set if t.startswith(NAMESPACE_TAG)}
-    return namespaces == ({f"{NAMESPACE_TAG}{stream.namespace}"} if stream.namespace else set())
+    return names_stream(table.get("tags"), stream, one_line=False)
 
 
 def document_doomed(stream: StreamKey, rule: SweepRule, document: Mapping[str, Any]) -> bool:

@@ -32,10 +32,10 @@ import orjson
 from destination_dust.catalog import StreamKey
 from destination_dust.errors import ConfigError
 from destination_dust.slug import NameRegistry, is_slug, legacy_slugify, slugify
+from destination_dust.tags import stream_tag
 
 MAX_TABLE_ID_LENGTH = 128
 _ID_HASH_CHARS = 12
-STREAM_TAG = "airbyte:stream:"
 
 
 @dataclass(frozen=True)
@@ -112,12 +112,12 @@ def _candidates(key: StreamKey, prefix: str, namespace_shares_the_name: bool) ->
 
 def _check_ours(table: Mapping[str, Any], key: StreamKey) -> None:
     tags = table.get("tags")
-    if isinstance(tags, list) and f"{STREAM_TAG}{key.name}" in tags:
+    if isinstance(tags, list) and stream_tag(key.name) in tags:
         return
     raise ConfigError(
         f"stream {key}: the data source has a table with table_id {table['table_id']!r} (named "
         f"{table['name']!r}) that was not created by this connector (it lacks the tag "
-        f"'{STREAM_TAG}{key.name}'), and this stream's table would be written into it. Change "
+        f"'{stream_tag(key.name)}'), and this stream's table would be written into it. Change "
         "table_id_prefix, or delete that table in Dust."
     )
 

@@ -38,10 +38,7 @@ from destination_dust.cells import (
     Converter,
     Kind,
     converter_for,
-    json_text,
     kind_of,
-    lone_surrogate_fields,
-    plain_json_text,
     to_any,
     to_text,
 )
@@ -54,6 +51,8 @@ from destination_dust.table_names import TableName
 from destination_dust.table_names import (
     table_id_for as table_id_for,
 )  # re-exported: tests and tools import it here
+from destination_dust.tags import stream_tags
+from destination_dust.text import json_text, lone_surrogate_fields, plain_json_text
 from destination_dust.typed_rows import TypedField, TypedRows, nameable, typeable
 
 MAX_COLUMNS = 512  # Dust core's MAX_TABLE_COLUMNS
@@ -399,9 +398,7 @@ class TableMapper:
 
     def table_body(self) -> dict[str, Any]:
         """The POST .../tables body. Deterministic for the same catalog and the same columns seen."""
-        tags = [f"airbyte:stream:{self.stream.name}"]
-        if self.stream.namespace:
-            tags.append(f"airbyte:namespace:{self.stream.namespace}")
+        tags = stream_tags(self.stream.key, one_line=False)
         return {
             "name": self.table.name,
             "table_id": self.table.table_id,

@@ -12,13 +12,13 @@ from destination_dust.compose import (
     ComposedDocument,
     ParentPart,
     build_body,
-    is_system_tag,
     order_token,
     parse_stored,
     section_text,
     short_hash,
 )
 from destination_dust.compose_sink import period_label
+from destination_dust.tags import is_system_tag
 
 LIMIT = 100_000
 SYSTEM = ["airbyte:stream:tickets", "airbyte:stream:ticket_comments"]

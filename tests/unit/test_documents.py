@@ -28,11 +28,11 @@ from destination_dust.documents import (
     ROOT_PREFIX_MAX_BYTES,
     DocumentRenderer,
     DocumentUpsert,
-    epoch_ms,
-    iso_ms,
+    timestamp_ms,
     valid_source_url,
 )
 from destination_dust.render import MAX_SECTION_PREFIX_BYTES, section_length
+from destination_dust.timestamps import iso_ms
 from dust_emulator.source_url import standardize_source_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -409,8 +409,8 @@ def test_url_field_is_dropped_with_one_warning_per_stream() -> None:
         ({"a": 1}, None),
     ],
 )
-def test_epoch_ms(value: Any, expected: int | None) -> None:
-    assert epoch_ms(value) == expected
+def test_timestamp_ms(value: Any, expected: int | None) -> None:
+    assert timestamp_ms(value) == expected
 
 
 def test_iso_ms_matches_javascript() -> None:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from destination_dust.catalog import StreamConfig, StreamKey
 from destination_dust.ids import document_id
-from destination_dust.sweep import SweepRule, document_doomed, generation_of, owns_document, sweep_rule
+from destination_dust.sweep import SweepRule, document_doomed, owns_document, sweep_rule
+from destination_dust.tags import generation_of
 
 USERS = StreamKey(None, "users")
 PUBLIC_USERS = StreamKey("public", "users")

@@ -21,14 +21,8 @@ from destination_dust.cells import (
     MAX_SAFE_INTEGER,
     Coerced,
     Kind,
-    clean_text,
     converter_for,
-    is_valid_cell,
-    json_text,
     kind_of,
-    parse_iso_epoch_ms,
-    parse_iso_fallback,
-    plain_json_text,
     to_any,
     to_boolean,
     to_datetime,
@@ -46,6 +40,9 @@ from destination_dust.tables import (
     encode_row,
     fit_row,
 )
+from destination_dust.text import clean_text, json_text, plain_json_text
+from destination_dust.timestamps import parse_iso_epoch_ms, parse_iso_fallback
+from tests.unit.dust_cells import dust_accepts
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "tables"
 KEY_RE = re.compile(r"^[a-z0-9_]+$")
@@ -226,7 +223,7 @@ def test_negative_epochs_are_whole_seconds() -> None:
     """Dust's core cannot render a negative epoch with milliseconds: those are floored to the second."""
     cell = to_datetime("1969-12-31T23:59:59.500Z")
     assert cell == {"type": "datetime", "epoch": -1000}
-    assert is_valid_cell(cell)
+    assert dust_accepts(cell)
 
 
 def test_python_datetimes_and_bad_datetime_values() -> None:
@@ -297,7 +294,7 @@ def test_plain_json_text_is_json_text(value: Any) -> None:
 @settings(max_examples=1500, deadline=None)
 def test_any_value_in_any_column_is_a_valid_dust_cell(kind: Kind, value: Any) -> None:
     cell = value_of(converter_for(kind)(value))
-    assert is_valid_cell(cell), (kind, value, cell)
+    assert dust_accepts(cell), (kind, value, cell)
     orjson.dumps(cell)  # never raises: no surrogates, no out-of-range integers
     if kind in (Kind.INTEGER, Kind.NUMBER):
         assert (
@@ -535,7 +532,7 @@ def test_the_contacts_fixture_maps_to_a_valid_rows_body() -> None:
     assert [r["row_id"] for r in sent] == ["1", "2", "3", "4", "5"]
     for row in sent:
         assert all(KEY_RE.match(k) for k in row["value"])
-        assert all(is_valid_cell(cell) for cell in row["value"].values())
+        assert all(dust_accepts(cell) for cell in row["value"].values())
     by_id = {r["row_id"]: r["value"] for r in sent}
     ada, grace, emile, alan, katherine = (by_id[k] for k in "12345")
     assert ada["first_name"] == "Ada" and ada["e_mail"] == "ada@example.com"
@@ -613,7 +610,7 @@ def test_encode_gives_what_to_row_and_encode_row_give(records: list[dict[str, An
             row = exact.to_row(data)
             assert (row_id, value) == (row.row_id, row.value)
             assert encoded == encode_row(row)
-            assert all(is_valid_cell(cell) for cell in value.values())
+            assert all(dust_accepts(cell) for cell in value.values())
         assert data == before or before != before  # never changed (NaN is not equal to itself)
     assert fast.coercions == exact.coercions
     assert fast.columns == exact.columns
