@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ README = ROOT / "README.md"
 
 
 @pytest.fixture(scope="module")
-def spec() -> dict:
+def spec() -> dict[str, Any]:
     return load_spec()
 
 
@@ -50,7 +51,9 @@ def docs_rows(docs: str) -> dict[str, Row]:
     return {r.field: r for r in rows}
 
 
-def test_docs_lists_every_spec_field_and_no_stale_one(spec: dict, docs_rows: dict[str, Row]) -> None:
+def test_docs_lists_every_spec_field_and_no_stale_one(
+    spec: dict[str, Any], docs_rows: dict[str, Row]
+) -> None:
     spec_fields = [name for name, _ in properties(spec)]
     missing = sorted(set(spec_fields) - set(docs_rows))
     stale = sorted(set(docs_rows) - set(spec_fields))
@@ -61,7 +64,9 @@ def test_docs_lists_every_spec_field_and_no_stale_one(spec: dict, docs_rows: dic
     assert list(docs_rows) == spec_fields, "the docs table should follow the spec's `order`"
 
 
-def test_docs_types_requiredness_and_defaults_match_spec(spec: dict, docs_rows: dict[str, Row]) -> None:
+def test_docs_types_requiredness_and_defaults_match_spec(
+    spec: dict[str, Any], docs_rows: dict[str, Row]
+) -> None:
     need = required(spec)
     for name, prop in properties(spec):
         type_cell, required_cell, default_cell = docs_rows[name].cells[:3]
@@ -77,12 +82,14 @@ def test_docs_types_requiredness_and_defaults_match_spec(spec: dict, docs_rows: 
         )
 
 
-def test_secret_fields_are_marked_secret_in_docs(spec: dict, docs_rows: dict[str, Row]) -> None:
+def test_secret_fields_are_marked_secret_in_docs(spec: dict[str, Any], docs_rows: dict[str, Row]) -> None:
     for name, prop in properties(spec):
         assert ("(secret)" in docs_rows[name].cells[0]) == bool(prop.get("airbyte_secret")), name
 
 
-def test_sync_mode_table_covers_every_supported_mode_and_both_formats(spec: dict, docs: str) -> None:
+def test_sync_mode_table_covers_every_supported_mode_and_both_formats(
+    spec: dict[str, Any], docs: str
+) -> None:
     modes_section = section(docs, "Sync modes")
     assert modes_section is not None
     header = next(line for line in modes_section.splitlines() if line.startswith("| Sync mode"))
@@ -146,7 +153,7 @@ def test_troubleshooting_quotes_messages_the_code_really_prints(docs: str) -> No
     assert checked >= 15
 
 
-def test_readme_configuration_table_lists_every_spec_field(spec: dict) -> None:
+def test_readme_configuration_table_lists_every_spec_field(spec: dict[str, Any]) -> None:
     readme = README.read_text(encoding="utf-8")
     config = section(readme, "Configuration")
     if config is None:
