@@ -29,15 +29,16 @@ check: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not slow and not browser and not pyairbyte" \
 		$(CHECK_LEFT_OUT) $(CHECK_TESTS)
 
-## Format the code and apply ruff's safe fixes (what `make lint` would refuse).
+## Format the code and apply ruff's safe fixes (then `make lint` passes, or names what is left to fix by hand).
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench examples main.py
 	$(BIN)/ruff format src tests bench examples main.py
 
-## Everything CI runs: lint, types, and the whole test suite (unit, contract, e2e, PyAirbyte, browser).
+## Everything CI runs: lint, types, and the whole test suite (unit, contract, e2e, PyAirbyte, browser), on 2
+## workers (each with its own emulator).
 test: $(STAMP) lint typecheck
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples main.py
