@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dust_emulator import rowbatch, schema, validation
+from dust_emulator import rowbatch, schema
 from dust_emulator.dispatch import _no_gc_pauses
 from dust_emulator.errors import DustApiError, InvalidCell
 from dust_emulator.jsvalues import clean_timestamp, js_key_order, js_number, rust_number_text, utf16_len
@@ -358,7 +358,7 @@ def test_rows_fast_path_matches_the_reference(body: object) -> None:
 
 
 def test_a_typical_batch_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(validation, "rows_body", lambda raw: pytest.fail("reference path used"))
+    monkeypatch.setattr("dust_emulator.validation.rows_body", lambda raw: pytest.fail("reference path used"))
     rows: list[dict[str, Any]] = [
         {
             "row_id": str(n),
