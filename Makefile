@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv demo check fmt test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required, found " + sys.version.split()[0]'
@@ -19,10 +19,26 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py $$([ -t 0 ] && echo --serve)
 
-## Everything CI runs: lint, types, and the whole test suite (unit, contract, e2e, PyAirbyte, browser).
+## The fast loop (about 2 minutes): lint, types, and the tests that need no browser, no PyAirbyte and no soak,
+## on 2 workers. Left to `make test`: tests/reliability (faults, kills and resumes), tests/integration's
+## throughput runs, the e2e runs at scale or killed mid-sync, and the tests marked slow, browser or pyairbyte.
+CHECK_TESTS := tests/unit tests/contract tests/emulator tests/packaging tests/e2e \
+	tests/integration/test_compose_property.py tests/test_bench_smoke.py
+CHECK_LEFT_OUT := --ignore=tests/e2e/test_overwrite_at_scale.py --ignore=tests/e2e/test_crash_resume.py
+check: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not slow and not browser and not pyairbyte" \
+		$(CHECK_LEFT_OUT) $(CHECK_TESTS)
+
+## Format the code and apply ruff's safe fixes (then `make lint` passes, or names what is left to fix by hand).
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench examples main.py
+	$(BIN)/ruff format src tests bench examples main.py
+
+## Everything CI runs: lint, types, and the whole test suite (unit, contract, e2e, PyAirbyte, browser), on 2
+## workers (each with its own emulator).
 test: $(STAMP) lint typecheck
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples main.py

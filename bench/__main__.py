@@ -54,8 +54,8 @@ def write_section(path: Path, body: str, begin: str = BEGIN, end: str = END) -> 
 def compile_sources() -> None:
     """Write the bytecode of the checkout's code, as `pip install` does for an installed connector (and the
     Docker image). Every measured process imports the sources of this checkout, and these machines set
-    PYTHONDONTWRITEBYTECODE, so without this each connector run compiled its modules again: ~50-70 ms of its
-    start-up that no installed connector pays (the naive baseline's one module is compiled too)."""
+    PYTHONDONTWRITEBYTECODE: without this each connector run would compile its modules again at start-up,
+    which no installed connector does (the naive baseline's one module is compiled too)."""
     for folder in ("src", "bench"):
         compileall.compile_dir(str(ROOT / folder), quiet=1)
 

@@ -1,8 +1,8 @@
 """What an overwrite clean-up reads: a 20,000-document data source, 3 overwrite streams of 1,000 documents
 each (half of them resent, so 1,500 to delete), against the emulator (a subprocess, real HTTP).
 
-- baseline: the per-stream sweeps the connector ran before (one listing per stream, `offset += kept`,
-  a second pass after any deletion, at most 3), one stream after the other;
+- baseline: per-stream sweeps (one listing per stream, `offset += kept`, a second pass after any
+  deletion, at most 3), one stream after the other;
 - ours: sweep.sweep_documents, one listing judged for the three streams.
 
 Requests and response bytes are counted on the client's HTTP connection. Run alone:

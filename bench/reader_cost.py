@@ -34,7 +34,7 @@ RUNS = 5
 class NoDust(DustClient):
     """Answers the calls a tables sync makes without any network."""
 
-    def get_table(self, table_id: str) -> dict[str, Any] | None:
+    def get_table(self, table_id: str, *, retry: bool = True) -> dict[str, Any] | None:
         return None
 
     def list_tables(self) -> list[dict[str, Any]]:

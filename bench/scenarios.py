@@ -254,9 +254,8 @@ def tables(work: Workdir, quick: bool) -> list[Row]:
             baseline_value=0.0,  # `cat` is a bound to approach, not a baseline to beat
         )
     )
-    # One emulator per run, so both start from the same state: after the baseline's 100k rows and a reset,
-    # the same connector run took 3.0-3.7 s instead of 2.7-2.9 s (measured; waiting 8 s after the reset did
-    # not bring it back), a handicap only the second run paid.
+    # One emulator per run, so both start from the same state: an emulator that has just stored and deleted
+    # the baseline's rows is slower, a handicap only the second run would pay (docs/benchmarks.md).
     with harness.start_emulator(latency_ms=50) as emu:
         baseline = _naive(work, "tables", emu.config, stdin_file=data)
     with harness.start_emulator(latency_ms=50) as emu:

@@ -1,11 +1,11 @@
 """The rows upsert body, validated, normalised and typed column by column (the hot path).
 
 ``validation.rows_body`` (zod's checks, row by row) and ``schema.from_values`` (core's inference)
-are the reference. Together they cost ~20 us per 16-column row, mostly Python work per cell. This
-module handles the usual batch in bulk instead: every row a ``{row_id: str, value: dict}``, every
-value with the same keys in the same order. The batch is transposed into columns once
-(``zip(*values)``), and each column is checked with operations that loop in C (``map``, ``set``,
-``min``/``max``, ``dict.fromkeys``) instead of a Python loop per cell.
+are the reference; they do Python work per cell. This module handles the usual batch in bulk
+instead: every row a ``{row_id: str, value: dict}``, every value with the same keys in the same
+order. The batch is transposed into columns once (``zip(*values)``), and each column is checked with
+operations that loop in C (``map``, ``set``, ``min``/``max``, ``dict.fromkeys``) instead of a Python
+loop per cell.
 
 Anything else (a body to refuse, rows with different keys, an integer-like key, a cell that zod
 would reshape in an unusual way) makes ``parse`` use the reference path, so every answer (status,

@@ -105,10 +105,10 @@ class _Checkpointer:
     """Copies the WAL into the database file from its own thread and connection, every `every_s`.
 
     SQLite's default runs that checkpoint inside the COMMIT that crosses 1,000 WAL pages, and the
-    checkpoint ends with an fsync of the database file: during bulk rows upserts it blocked the
-    event loop (so every other request) for ~3-4 us of wall time per row. A PASSIVE checkpoint
-    here never waits for the request path's reads or writes; the sqlite3 module releases the GIL
-    while it runs. Durability is unchanged (WAL + synchronous=NORMAL)."""
+    checkpoint ends with an fsync of the database file, so bulk rows upserts would block the event
+    loop (every other request) on it. A PASSIVE checkpoint here never waits for the request path's
+    reads or writes; the sqlite3 module releases the GIL while it runs. Durability is unchanged
+    (WAL + synchronous=NORMAL)."""
 
     def __init__(self, path: str, every_s: float) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -136,8 +136,7 @@ class Store:
         self._db.row_factory = sqlite3.Row
         # Takes effect only when the file is created (an existing file keeps its page size). Rows of
         # ~700 bytes fill 4 KiB pages five at a time; 16 KiB pages quarter the WAL frames a bulk
-        # rows upsert commits (a write each, then a copy at checkpoint): ~3 us less CPU per
-        # 16-column row, same document upsert cost.
+        # rows upsert commits (a write each, then a copy at checkpoint).
         self._db.execute("PRAGMA page_size=16384")
         self._checkpointer: _Checkpointer | None = None
         if path != ":memory:":

@@ -223,7 +223,7 @@ def test_list_documents_with_ids_limit_and_offset(dust: DustTarget) -> None:
     with dust.client() as client:
         response = client.get(
             f"{dust.ds_path}/documents",
-            params=[("document_ids", i) for i in ids] + [("limit", "2"), ("offset", "0")],
+            params={"document_ids": ids, "limit": "2", "offset": "0"},
         )
         assert response.status_code == 200
         body = response.json()
@@ -233,7 +233,7 @@ def test_list_documents_with_ids_limit_and_offset(dust: DustTarget) -> None:
         assert all(d["text"].startswith("text of ") for d in body["documents"])
         rest = client.get(
             f"{dust.ds_path}/documents",
-            params=[("document_ids", i) for i in ids] + [("limit", "2"), ("offset", "2")],
+            params={"document_ids": ids, "limit": "2", "offset": "2"},
         ).json()
     assert len(rest["documents"]) == 1
 

@@ -87,13 +87,14 @@ def _post_count(emulator: EmulatorProcess) -> int:
 def _last_sample_record(stream: str, record_id: int) -> dict[str, Any]:
     """The data of the last record of `stream` with this `id` in records.jsonl (the version Dust keeps)."""
     records = [json.loads(line) for line in SAMPLE_RECORDS.splitlines()]
-    return [
+    data: dict[str, Any] = [
         m["record"]["data"]
         for m in records
         if m["type"] == "RECORD"
         and m["record"]["stream"] == stream
         and m["record"]["data"]["id"] == record_id
     ][-1]
+    return data
 
 
 def _utf16_len(text: str) -> int:
@@ -211,12 +212,12 @@ def test_resync_of_the_same_input_creates_and_posts_nothing_new(
 def test_lookalike_keys_give_distinct_documents(dust: EmulatorProcess, tmp_path: Path) -> None:
     composite = configured_stream("composite", mode="append_dedup", primary_key=[["a"], ["b"]])
     single = configured_stream("single", mode="append_dedup", primary_key=[["k"]])
-    composite_records = {  # expected id -> record
+    composite_records: dict[str, dict[str, Any]] = {  # expected id -> record
         "composite-a_b-c": {"a": "a_b", "b": "c"},
         "composite-a-b_c": {"a": "a", "b": "b_c"},
         "composite-a%2Db-c": {"a": "a-b", "b": "c"},  # a `-` inside a part is escaped
     }
-    single_records = {
+    single_records: dict[str, dict[str, Any]] = {
         "single-a.b": {"k": "a.b"},
         "single-a%2Db": {"k": "a-b"},
         "single-a%252Db": {"k": "a%2Db"},  # the literal escape of "a-b" is not "a-b"

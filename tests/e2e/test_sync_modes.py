@@ -131,7 +131,7 @@ class Sync:
     def data_source(self) -> dict[str, Any]:
         for ds in self.emu.dump()["data_sources"]:
             if ds["sId"] == self.emu.config["data_source_id"]:
-                return ds
+                return dict(ds)
         raise AssertionError("the data source is missing")
 
     def content(self, stream: str = "users", namespace: str | None = None) -> dict[str, str]:
@@ -145,7 +145,7 @@ class Sync:
                 return {}
             return {r["row_id"]: r["value"].get("name") for r in table["rows"]}
         prefix = stream_prefix(key) + "-"  # "users-" (namespaced: "public~users-")
-        found = {}
+        found: dict[str, Any] = {}
         for doc in ds["documents"]:
             if doc["document_id"].startswith(prefix) and f"airbyte:stream:{stream}" in doc["tags"]:
                 found[doc["document_id"][len(prefix) :]] = _name_in(doc["text"])

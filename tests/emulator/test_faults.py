@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -193,7 +194,7 @@ def test_invalid_fault_settings_are_refused(emulator: EmulatorProcess) -> None:
 
 
 def test_startup_flags_set_faults() -> None:
-    flags = {"fault_5xx_rate": 1.0, "fault_5xx_statuses": "502", "fault_routes": "documents"}
+    flags: dict[str, Any] = {"fault_5xx_rate": 1.0, "fault_5xx_statuses": "502", "fault_routes": "documents"}
     with EmulatorProcess(seed=5, hostile_echo_key=True, **flags) as emulator:
         with emulator.api_client() as client:
             assert client.get("/spaces").status_code == 200

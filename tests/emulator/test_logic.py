@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -355,8 +356,8 @@ def test_rows_fast_path_matches_the_reference(body: object) -> None:
 
 
 def test_a_typical_batch_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rowbatch.validation, "rows_body", lambda raw: pytest.fail("reference path used"))
-    rows = [
+    monkeypatch.setattr("dust_emulator.validation.rows_body", lambda raw: pytest.fail("reference path used"))
+    rows: list[dict[str, Any]] = [
         {
             "row_id": str(n),
             "value": {

@@ -4,6 +4,7 @@ requests not counted, checked after body validation, no Retry-After."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_zero_limit_disables() -> None:
     assert all(limiter.try_acquire("w") for _ in range(1000))
 
 
-def _post(client, emulator: EmulatorProcess, doc: str, body: dict | None = None):  # type: ignore[no-untyped-def]
+def _post(client, emulator: EmulatorProcess, doc: str, body: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
     return client.post(
         f"{emulator.ds_path}/documents/{doc}", json=body if body is not None else {"text": "x"}
     )

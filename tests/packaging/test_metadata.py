@@ -24,7 +24,7 @@ SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 @pytest.fixture(scope="module")
 def pyproject() -> dict[str, Any]:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return dict(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")

@@ -183,7 +183,7 @@ class Audit:
 def data_source(dump: dict[str, Any], data_source_id: str) -> dict[str, Any]:
     for ds in dump["data_sources"]:
         if data_source_id in (ds["sId"], ds["name"]):
-            return ds
+            return dict(ds)
     raise AssertionError(f"data source {data_source_id} not in the dump")
 
 

@@ -38,7 +38,12 @@ from dust_emulator.source_url import standardize_source_url
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "data"
 GOLDEN = ROOT / "tests" / "fixtures" / "golden"
-CREDENTIALS = {"api_key": "sk-test", "workspace_id": "w", "space_id": "s", "data_source_id": "d"}
+CREDENTIALS: dict[str, Any] = {
+    "api_key": "sk-test",
+    "workspace_id": "w",
+    "space_id": "s",
+    "data_source_id": "d",
+}
 
 
 def make_config(**settings: Any) -> DustConfig:
@@ -102,7 +107,7 @@ def assert_dust_accepts(document: DocumentUpsert, limit: int) -> None:
         stack += [(child, depth + 1) for child in section["sections"]]
 
 
-TICKET = {
+TICKET: dict[str, Any] = {
     "id": 4521,
     "subject": "Cannot export invoices to PDF",
     "status": "open",
@@ -240,7 +245,14 @@ def test_deep_nesting_is_capped_into_compact_json() -> None:
 
 
 def test_odd_strings_and_keys_are_cleaned() -> None:
-    document = render({"id": 1, "s": "a\ud800b\x00c", 7: "int key", "multi\nline key": "v", "crlf": "a\r\nb"})
+    odd: dict[Any, Any] = {
+        "id": 1,
+        "s": "a\ud800b\x00c",
+        7: "int key",
+        "multi\nline key": "v",
+        "crlf": "a\r\nb",
+    }
+    document = render(odd)
     content = document.body["section"]["content"]
     assert "s: a\ufffdbc\n" in content and "7: int key\n" in content and "multi line key: v\n" in content
     assert "crlf: a\n  b\n" in content

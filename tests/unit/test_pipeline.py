@@ -3,6 +3,7 @@ propagation and cancellation. Jobs synchronise on events; nothing asserts on ela
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -115,7 +116,12 @@ def test_submit_blocks_while_too_many_jobs_are_held() -> None:
 def test_a_dependent_job_runs_after_its_dependency(pipeline: Pipeline) -> None:
     order: list[str] = []
     gate = threading.Event()
-    first = pipeline.submit(lambda: (gate.wait(WAIT), order.append("first")))
+
+    def first_job() -> None:
+        gate.wait(WAIT)
+        order.append("first")
+
+    first = pipeline.submit(first_job)
     second = pipeline.submit(lambda: order.append("second"), after=[first])
     gate.set()
     second.result(WAIT)
@@ -146,8 +152,13 @@ def test_independent_work_overtakes_a_parked_job() -> None:
     pipe = Pipeline(max_workers=1)
     release = threading.Event()
     started: list[str] = []
+
+    def slow_job() -> None:
+        started.append("slow")
+        release.wait(WAIT)
+
     try:
-        slow = pipe.submit(lambda: (started.append("slow"), release.wait(WAIT)))
+        slow = pipe.submit(slow_job)
         parked = pipe.submit(lambda: started.append("parked"), after=[slow])
         free = pipe.submit(lambda: started.append("free"))
         assert not parked.done()
@@ -187,7 +198,7 @@ def test_the_first_failure_is_kept_reported_once_and_later_jobs_are_cancelled() 
 
     try:
         failing = pipe.submit(fail)
-        later = [pipe.submit(lambda i=i: ran.append(i)) for i in range(5)]
+        later = [pipe.submit(functools.partial(ran.append, i)) for i in range(5)]
         release.set()
         for future in later:
             with pytest.raises(Cancelled):
@@ -234,7 +245,7 @@ def test_per_id_chains_keep_order_under_concurrency() -> None:
         for version in range(30):
             for key in range(10):
                 after = [last[key]] if key in last else []
-                last[key] = pipe.submit(lambda k=key, v=version: write(k, v), after=after)
+                last[key] = pipe.submit(functools.partial(write, key, version), after=after)
         assert pipe.wait_all(WAIT)
     finally:
         pipe.shutdown()

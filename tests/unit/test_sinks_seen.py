@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from destination_dust.seen import SeenStore, is_older
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SeenStore:
+def store(tmp_path: Path) -> Iterator[SeenStore]:
     s = SeenStore(str(tmp_path))
     yield s
     s.close()

@@ -27,7 +27,7 @@ class GatedDust(DustClient):
         self.calls: list[list[tuple[str, int]]] = []
         self._lock = threading.Lock()
 
-    def get_table(self, table_id: str) -> dict[str, Any] | None:
+    def get_table(self, table_id: str, *, retry: bool = True) -> dict[str, Any] | None:
         return None
 
     def list_tables(self) -> list[dict[str, Any]]:

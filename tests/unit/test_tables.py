@@ -149,8 +149,7 @@ def test_bad_numbers_become_counted_nulls(bad: Any) -> None:
 
 def test_integers_beyond_2_53_become_text_everywhere() -> None:
     big = MAX_SAFE_INTEGER + 1
-    for convert in (lambda v: to_number(v, integral=True), to_any):
-        result = convert(big)
+    for result in (to_number(big, integral=True), to_any(big)):
         assert isinstance(result, Coerced) and result.value == str(big)
     assert value_of(to_number(str(-big), integral=False)) == str(-big)
     assert to_number(MAX_SAFE_INTEGER, integral=True) == MAX_SAFE_INTEGER
