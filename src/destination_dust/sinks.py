@@ -1,7 +1,8 @@
 """One sink per configured stream: records in, Dust requests out (through the pipeline).
 
-Both sinks share one interface: `add(data, emitted_at)`, `flush()`, `on_stream_complete()`, `finish()`, and
-`outstanding()` (the futures a STATE of this stream must wait for). They hold at most one batch in memory;
+Both sinks share one interface: `add(data, emitted_at)` (or `add_raw`, the record's data as it came on its
+line), `flush()`, `on_stream_complete()`, `finish()`, and `outstanding()` (the futures a STATE of this stream
+must wait for). A table sink's rows come from its `RowEncoder` (row_encoder.py). They hold at most one batch in memory;
 everything else is in the pipeline (which bounds bytes) or on disk (SeenIds).
 
 Sync modes (docs/sync-modes.md):
@@ -631,8 +632,8 @@ class TableSink(StreamSink):
         deletes, self._deletes = self._deletes, set()
         ids = rows.keys() | deletes
         self._prune_in_flight()
-        # Set operations and map() keep the per-id work of a batch in C (a loop per id was ~3% of the reader):
-        # the in-flight batches holding one of these ids (usually none) must finish first.
+        # the in-flight batches holding one of these ids (usually none) must finish first; set operations and
+        # map() keep this per-id work in C
         in_flight = self._ids_in_flight
         held = {in_flight[row_id] for row_id in in_flight.keys() & ids}
         payload = list(rows.values())

@@ -108,7 +108,7 @@ class TypedRows:
         self._encode = msgspec.json.Encoder().encode
 
     def encode(self, raw: bytes | msgspec.Raw) -> tuple[str, bytes] | None:
-        """The row id and row bytes of a record's data; None when it must take the dict path (nothing counted
+        """The row id and row bytes of a record's data; None when it must take the reference (nothing counted
         then). The bytes are exact-size (msgspec shrinks its buffer, unlike orjson: see tables.encode_row)."""
         try:
             record = self._decode(raw)
@@ -129,13 +129,13 @@ class TypedRows:
                 setattr(value, attr, cell)
         try:
             encoded = self._encode(_Row(row_id, value))
-        # never seen (converters give cells): the dict path copes
+        # never seen (converters give cells): the reference copes
         except (TypeError, ValueError, OverflowError):
             return None
-        # a NUL to drop (or a text spelling \u0000), or a row to shrink (fit_row): the dict path decides
+        # a NUL to drop (or a text spelling \u0000), or a row to shrink (fit_row): the reference decides
         if NUL_ESCAPE in encoded or len(encoded) > self._max_row_bytes:
             return None
-        if coerced:  # counted only now: a record handed to the dict path is counted there
+        if coerced:  # counted only now: a record handed to the reference is counted there
             self._count_coerced(coerced)
         return row_id, encoded
 

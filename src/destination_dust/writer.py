@@ -38,8 +38,8 @@ from destination_dust.tables import TableMapper
 
 logger = logging.getLogger(__name__)
 
-# payload held by queued and running requests; 8 row batches of ~0.9 MB are in flight at most, so 16 MB
-# keeps a queue of several batches per worker while bounding RSS (64 MB let 1M-row syncs peak above 200 MB)
+# payload held by queued and running requests: a queue of several ~0.9 MB row batches per worker, small enough
+# to keep a 1M-row sync under 200 MB of RSS
 MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 
 
