@@ -46,7 +46,8 @@ def _sync(
     if not typed:  # every record takes the reference
         for sink in writer.sinks.values():
             assert isinstance(sink, TableSink)
-            sink.encoder = RowEncoder(sink.mapper, 0, CDC_DELETED, fast=False)  # 0: the fast path's row limit
+            # the row limit (0 here) only bounds the fast path: the sink cuts rows itself
+            sink.encoder = RowEncoder(sink.mapper, 0, CDC_DELETED, fast=False)
     writer.run(io.BytesIO(b"".join(lines)))
     return writer, client
 
