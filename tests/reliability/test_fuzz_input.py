@@ -60,17 +60,25 @@ lines = st.one_of(
 )
 
 
+class _HandingOn(Writer):
+    """A Writer that keeps the messages its read loop hands on instead of acting on them."""
+
+    handed: list[Message]
+
+    def on_message(self, message: Message) -> None:
+        self.handed.append(message)
+
+
 def _read(raw: bytes) -> tuple[Writer, list[Message]]:
     """`raw` through the writer's real read loop, with one tables stream `users` (its Dust calls kept): the
     writer and the messages its loop handed on (every line but the records its sink took as they came)."""
     config = tables_config()
     stream = configured_stream({"id": {"type": "integer"}}, key=[["id"]])
     catalog = parse_catalog({"streams": [stream]}, config.format_for)
-    writer = Writer(config, catalog, Output(io.BytesIO()), client=RecordingDust(config))
-    messages: list[Message] = []
-    writer.on_message = messages.append  # type: ignore[method-assign]
+    writer = _HandingOn(config, catalog, Output(io.BytesIO()), client=RecordingDust(config))
+    writer.handed = []
     writer.run(io.BytesIO(raw))
-    return writer, messages
+    return writer, writer.handed
 
 
 def _is_record_of_users(body: Any) -> bool:
