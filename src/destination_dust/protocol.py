@@ -65,9 +65,9 @@ def message_of(line: bytes, body: Any, number: int, warned: set[str]) -> Message
 
 
 # Input lines are decoded with msgspec: it reads integers past 64 bits exactly, where orjson gives a float
-# without a word. The lines it refuses fall back to orjson when no long digit run can be in them (msgspec stops
-# at the interpreter's recursion limit, orjson at 1,024 levels), else to the stdlib parser, which also takes the
-# NaN and Infinity Python sources emit. Output is encoded with orjson (see tables.encode_row).
+# without a word. The lines it refuses fall back to orjson when no long digit run can be in them (msgspec
+# stops at the interpreter's recursion limit, orjson at 1,024 levels), else to the stdlib parser, which also
+# takes the NaN and Infinity Python sources emit. Output is encoded with orjson (see tables.encode_row).
 _decode = msgspec.json.Decoder().decode
 # what msgspec raises on a line it refuses: its DecodeError (and ValidationError) and UnicodeDecodeError are
 # ValueErrors; nesting past the interpreter's recursion limit raises RecursionError

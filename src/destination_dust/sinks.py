@@ -2,8 +2,8 @@
 
 Both sinks share one interface: `add(data, emitted_at)` (or `add_raw`, the record's data as it came on its
 line), `flush()`, `on_stream_complete()`, `finish()`, and `outstanding()` (the futures a STATE of this stream
-must wait for). A table sink's rows come from its `RowEncoder` (row_encoder.py). They hold at most one batch in memory;
-everything else is in the pipeline (which bounds bytes) or on disk (SeenIds).
+must wait for). They hold at most one batch in memory; everything else is in the pipeline (which bounds bytes)
+or on disk (SeenIds). A table sink's rows come from its stream's `RowEncoder` (row_encoder.py).
 
 Sync modes (docs/sync-modes.md):
 - every mode: ids are deterministic, so a record upserts "its" document/row; a CDC tombstone
@@ -66,7 +66,7 @@ logger = logging.getLogger(__name__)
 DOCUMENT_BATCH = 100  # documents per skip-unchanged lookup
 DOCUMENT_BATCH_BYTES = 8 * 1024 * 1024  # ...or fewer, when they are large: the batch is held in memory
 CDC_DELETED = "_ab_cdc_deleted_at"
-# what a rows request body adds to its rows, `{"rows":[` and `],"truncate":false}` (28 bytes), with room to spare
+# bytes a rows request adds around its rows: `{"rows":[` and `],"truncate":false}` (28), with room to spare
 ROWS_BODY_OVERHEAD = 64
 
 
@@ -538,8 +538,8 @@ class TableSink(StreamSink):
         self._ids_in_flight: dict[str, Future[Any]] = {}  # row id -> the latest in-flight batch holding it
         self._shared: set[Future[Any]] = set()  # in-flight batches some of whose ids a later batch holds
         self._max_rows = ctx.config.table_batch_max_rows
-        # a batch's rows, each counted with the comma after it, fill at most this; so a row alone is at most
-        # `max_row_bytes` (longer ones are cut to fit: fit_row)
+        # a batch's rows, each counted with the comma after it, fill at most `_max_bytes`; so a row alone is
+        # at most `_max_row_bytes` (longer ones are cut to fit: fit_row)
         self._max_bytes = ctx.config.table_batch_max_bytes - ROWS_BODY_OVERHEAD
         self._max_row_bytes = self._max_bytes - 1
         # the fast path never sees the record itself: a stream that dedups by cursor needs it (`_admit`)

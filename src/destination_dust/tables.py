@@ -217,9 +217,10 @@ class TableMapper:
         return Row(self.row_id(data), value)
 
     def encode(self, data: dict[str, Any]) -> tuple[str, dict[str, Cell], bytes]:
-        """Row id, cells and `encode_row` bytes of a record: what `to_row` + `encode_row` give, faster. Values whose type is already their column's cell (cells.PASSTHROUGH) are taken as they are,
-        and the encoded row is checked for the rare values that still need converting (a NUL or a lone
-        surrogate in a string, an integer beyond 2^53); only then is the row converted cell by cell.
+        """Row id, cells and `encode_row` bytes of a record: what `to_row` + `encode_row` give, faster. Values
+        whose type is already their column's cell (cells.PASSTHROUGH) are taken as they are, and the encoded
+        row is checked for the rare values that still need converting (a NUL or a lone surrogate in a string,
+        an integer beyond 2^53); only then is the row converted cell by cell.
 
         It runs once per record, so the row id of a plain one-field key and the encoding are written out here
         rather than in helpers."""

@@ -64,8 +64,8 @@ class _Row(msgspec.Struct):
 
 
 class TypedRows:
-    """Decodes one stream's records into rows, from the fields `TableMapper.typed_fields` gives (see the module
-    docstring); `row_encoder.RowEncoder` builds it and falls back to the mapper when it declines a record."""
+    """Decodes one stream's records into rows, from the fields `TableMapper.typed_fields` gives (see the
+    module docstring); `row_encoder.RowEncoder` builds it and falls back to the mapper when it declines."""
 
     def __init__(
         self,

@@ -114,8 +114,8 @@ class Writer:
 
     def read(self, lines: Iterable[bytes]) -> None:
         """The read loop. A RECORD of a configured stream with a data object (nearly every line of a sync) is
-        read as a `RecordLine` and its data handed as it came to its sink (`add_raw`); any other line is parsed
-        whole and goes through `message_of` (its checks and warnings) and `on_message`."""
+        read as a `RecordLine` and its data handed as it came to its sink (`add_raw`); any other line is
+        parsed whole and goes through `message_of` (its checks and warnings) and `on_message`."""
         sinks: dict[Any, StreamSink] = self.sinks  # a StreamKey equals the plain (namespace, stream) tuple
         stats, per_stream, pipeline = self.stats, self.counter.per_stream, self.pipeline
         warned: set[str] = set()

@@ -102,8 +102,8 @@ def test_the_reader_never_raises_and_hands_on_only_airbyte_messages(
         assert message.type in KNOWN_TYPES
         assert isinstance(message.body, dict) and message.body["type"] == message.type
         assert message.raw.strip() == message.raw and message.raw in newline.join(chunks)
-    # nothing is lost: each Airbyte message orjson reads is taken by the sink (records of `users`) or handed on,
-    # and a record of `users` is taken or handed on as one (odd JSON such as NaN takes the long way)
+    # nothing is lost: each Airbyte message orjson reads is taken by the sink (records of `users`) or handed
+    # on, and a record of `users` is taken or handed on as one (odd JSON such as NaN takes the long way)
     parsed = [_json_or_none(chunk) for chunk in chunks]
     assert taken + len(messages) >= sum(
         isinstance(body, dict) and body.get("type") in KNOWN_TYPES for body in parsed

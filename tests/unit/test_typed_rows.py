@@ -1,7 +1,7 @@
-"""The typed fast path of tables mode (typed_rows.py) gives the rows the reference (`TableMapper.encode`) gives,
-through the whole reader: a Writer whose encoders have the fast path and one whose encoders are built without
-it (`RowEncoder(..., fast=False)`) must send the same rows, count the same records and coercions, and make the
-same columns, whatever the lines hold."""
+"""The typed fast path of tables mode (typed_rows.py) gives the rows the reference (`TableMapper.encode`)
+gives, through the whole reader: a Writer whose encoders have the fast path and one whose encoders are built
+without it (`RowEncoder(..., fast=False)`) must send the same rows, count the same records and coercions, and
+make the same columns, whatever the lines hold."""
 
 from __future__ import annotations
 
