@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 
 import msgspec
@@ -34,7 +33,7 @@ KNOWN_TYPES = frozenset(
 
 
 class Message:
-    """One input line. A plain slotted class: one is made per record, and a frozen dataclass costs 1 us more."""
+    """One input line that is not a record the reader hands over raw: its type, parsed body and raw bytes."""
 
     __slots__ = ("body", "raw", "type")
 
@@ -42,16 +41,6 @@ class Message:
         self.type = kind
         self.body = body  # the whole parsed message
         self.raw = raw  # the line as received (STATE lines are echoed from it)
-
-
-def read_messages(stream: IO[bytes]) -> Iterator[Message]:
-    """Parse JSON lines lazily. Blank lines, non-JSON lines and unknown types are skipped with a short warning
-    that never quotes the line (it may hold customer data)."""
-    warned: set[str] = set()
-    for number, line in enumerate(stream, start=1):
-        message = message_of(line, parse_line(line), number, warned)
-        if message is not None:
-            yield message
 
 
 def message_of(line: bytes, body: Any, number: int, warned: set[str]) -> Message | None:
@@ -75,12 +64,10 @@ def message_of(line: bytes, body: Any, number: int, warned: set[str]) -> Message
     return Message(kind, body, line)
 
 
-# Input lines are decoded with msgspec, not orjson: orjson reads integers past 64 bits as floats without a
-# word (losing digits), which took a guard scanning every line for long digit runs (~10% of a tables sync's
-# reader); msgspec reads them as exact ints at orjson's speed. The lines it refuses take the former path:
-# orjson when no long digit run can be in them (msgspec stops at the interpreter's recursion limit, ~1,000
-# levels, orjson at 1,024), else the stdlib parser, which also takes the NaN and Infinity Python sources emit.
-# Output is still encoded with orjson (see tables.encode_row).
+# Input lines are decoded with msgspec: it reads integers past 64 bits exactly, where orjson gives a float
+# without a word. The lines it refuses fall back to orjson when no long digit run can be in them (msgspec
+# stops at the interpreter's recursion limit, orjson at 1,024 levels), else to the stdlib parser, which also
+# takes the NaN and Infinity Python sources emit. Output is encoded with orjson (see tables.encode_row).
 _decode = msgspec.json.Decoder().decode
 # what msgspec raises on a line it refuses: its DecodeError (and ValidationError) and UnicodeDecodeError are
 # ValueErrors; nesting past the interpreter's recursion limit raises RecursionError
@@ -109,7 +96,7 @@ def parse_line(line: bytes) -> Any:
 
 class RecordBody(msgspec.Struct):
     """The fields of a RECORD's `record` object the reader uses, as they came (types are checked after). The
-    data stays raw JSON: its stream's sink decodes it (a tables sink straight into a row, typed_rows.py)."""
+    data stays raw JSON: its stream's sink decodes it (a tables sink straight into a row: row_encoder.py)."""
 
     stream: Any = None
     # msgspec takes no Raw in a union: a null or missing data comes as raw `null` or nothing, and the sink

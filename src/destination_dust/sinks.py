@@ -1,8 +1,9 @@
 """One sink per configured stream: records in, Dust requests out (through the pipeline).
 
-Both sinks share one interface: `add(data, emitted_at)`, `flush()`, `on_stream_complete()`, `finish()`, and
-`outstanding()` (the futures a STATE of this stream must wait for). They hold at most one batch in memory;
-everything else is in the pipeline (which bounds bytes) or on disk (SeenIds).
+Both sinks share one interface: `add(data, emitted_at)` (or `add_raw`, the record's data as it came on its
+line), `flush()`, `on_stream_complete()`, `finish()`, and `outstanding()` (the futures a STATE of this stream
+must wait for). They hold at most one batch in memory; everything else is in the pipeline (which bounds bytes)
+or on disk (SeenIds). A table sink's rows come from its stream's `RowEncoder` (row_encoder.py).
 
 Sync modes (docs/sync-modes.md):
 - every mode: ids are deterministic, so a record upserts "its" document/row; a CDC tombstone
@@ -44,6 +45,7 @@ from destination_dust.ledger import GenerationLedger
 from destination_dust.notices import StreamNotices
 from destination_dust.pipeline import Pipeline
 from destination_dust.protocol import DECODE_ERRORS, decode_json
+from destination_dust.row_encoder import RowEncoder
 from destination_dust.seen import SeenStore
 from destination_dust.sweep import (
     DocumentCleanup,
@@ -56,14 +58,14 @@ from destination_dust.sweep import (
 )
 from destination_dust.tables import Row, TableMapper, fit_row, table_id_for
 from destination_dust.tags import clean_tag, fingerprint_tags, generation_of, generation_tag, stream_tag
-from destination_dust.typed_rows import TypedRows
 
 logger = logging.getLogger(__name__)
 
 DOCUMENT_BATCH = 100  # documents per skip-unchanged lookup
 DOCUMENT_BATCH_BYTES = 8 * 1024 * 1024  # ...or fewer, when they are large: the batch is held in memory
 CDC_DELETED = "_ab_cdc_deleted_at"
-MAX_TYPED_BUILDS = 16  # a stream whose shapes keep changing stops rebuilding its typed rows (typed_rows.py)
+# bytes a rows request adds around its rows: `{"rows":[` and `],"truncate":false}` (28), with room to spare
+ROWS_BODY_OVERHEAD = 64
 
 
 @dataclass
@@ -268,11 +270,6 @@ class StreamSink(ABC):
 
     @abstractmethod
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None: ...
-
-    def add_line(self, line: bytes) -> bool:
-        """A whole input line, tried when the previous record was of this stream: True when it was a record of
-        this stream and is done; False, with nothing done, for any other line (the reader then reads it)."""
-        return False
 
     def add_raw(self, raw: msgspec.Raw, emitted_at: int | None) -> bool:
         """`add` for a record's data as it came on its line (the writer's hot path). False, with nothing done,
@@ -539,11 +536,12 @@ class TableSink(StreamSink):
         self._ids_in_flight: dict[str, Future[Any]] = {}  # row id -> the latest in-flight batch holding it
         self._shared: set[Future[Any]] = set()  # in-flight batches some of whose ids a later batch holds
         self._max_rows = ctx.config.table_batch_max_rows
-        self._max_bytes = ctx.config.table_batch_max_bytes - 64  # room for {"rows":[...],"truncate":false}
-        # the typed fast path (typed_rows.py) serves streams with a one-field key, unless they dedup by cursor
-        self._typed: TypedRows | None = None
-        self._typed_from = 0  # the mapper's plan count it was built from
-        self._typed_builds = 0 if mapper.has_plain_key and not self._dedup_by_cursor else MAX_TYPED_BUILDS
+        # a batch's rows, each counted with the comma after it, fill at most `_max_bytes`; so a row alone is
+        # at most `_max_row_bytes` (longer ones are cut to fit: fit_row)
+        self._max_bytes = ctx.config.table_batch_max_bytes - ROWS_BODY_OVERHEAD
+        self._max_row_bytes = self._max_bytes - 1
+        # the fast path never sees the record itself: a stream that dedups by cursor needs it (`_admit`)
+        self.encoder = RowEncoder(mapper, self._max_row_bytes, CDC_DELETED, fast=not self._dedup_by_cursor)
 
     def _body(self) -> dict[str, Any]:
         body = self.mapper.table_body()
@@ -568,31 +566,11 @@ class TableSink(StreamSink):
     def _id_of(self, data: Mapping[str, Any]) -> str:
         return self.mapper.row_id(data)
 
-    def add_line(self, line: bytes) -> bool:
-        # the hot path of a tables sync: one call per record
-        typed = self._typed
-        if typed is None:
-            return False
-        row = typed.encode_line(line)
-        if row is None:
-            return False
-        self._buffer(*row)
-        return True
-
     def add_raw(self, raw: msgspec.Raw, emitted_at: int | None) -> bool:
-        typed = self._typed
-        if typed is not None:
-            row = typed.encode(raw)
-            if row is not None:
-                self._buffer(*row)
-                return True
-        if not super().add_raw(raw, emitted_at):
-            return False
-        if self.mapper.plan_count != self._typed_from and self._typed_builds < MAX_TYPED_BUILDS:
-            # the dict path planned a new shape: let the struct take it too
-            self._typed_builds += 1
-            self._typed_from = self.mapper.plan_count
-            self._typed = self.mapper.typed_rows(CDC_DELETED if self._keyed else None, self._max_bytes - 1)
+        row = self.encoder.encode(raw)  # the hot path of a tables sync: one call per record
+        if row is None:
+            return super().add_raw(raw, emitted_at)
+        self._buffer(*row)
         return True
 
     def add(self, data: dict[str, Any], emitted_at: int | None) -> None:
@@ -606,13 +584,13 @@ class TableSink(StreamSink):
             if len(self._rows) + len(self._deletes) >= self._max_rows:
                 self.flush()
             return
-        row_id, value, encoded = self.mapper.encode(data)
+        row_id, value, encoded = self.encoder.encode_data(data)
         if self._dedup_by_cursor and not self._admit(row_id, data):
             return
-        if len(encoded) + 1 > self._max_bytes:
+        if len(encoded) > self._max_row_bytes:
             size = len(encoded)
-            _, encoded, cuts = fit_row(Row(row_id, value), self._max_bytes - 1)
-            self.mapper.report_fit(row_id, size, self._max_bytes - 1, cuts)
+            _, encoded, cuts = fit_row(Row(row_id, value), self._max_row_bytes)
+            self.mapper.report_fit(row_id, size, self._max_row_bytes, cuts)
             self.ctx.stats.add(truncated=1)
         self._buffer(row_id, encoded)
 
@@ -652,8 +630,8 @@ class TableSink(StreamSink):
         deletes, self._deletes = self._deletes, set()
         ids = rows.keys() | deletes
         self._prune_in_flight()
-        # Set operations and map() keep the per-id work of a batch in C (a loop per id was ~3% of the reader):
-        # the in-flight batches holding one of these ids (usually none) must finish first.
+        # the in-flight batches holding one of these ids (usually none) must finish first; set operations and
+        # map() keep this per-id work in C
         in_flight = self._ids_in_flight
         held = {in_flight[row_id] for row_id in in_flight.keys() & ids}
         payload = list(rows.values())

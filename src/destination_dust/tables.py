@@ -53,7 +53,7 @@ from destination_dust.table_names import (
 )  # re-exported: tests and tools import it here
 from destination_dust.tags import stream_tags
 from destination_dust.text import json_text, lone_surrogate_fields, plain_json_text
-from destination_dust.typed_rows import TypedField, TypedRows, nameable, typeable
+from destination_dust.typed_rows import TypedField, nameable, typeable
 
 MAX_COLUMNS = 512  # Dust core's MAX_TABLE_COLUMNS
 EXTRA_COLUMN = "_airbyte_extra"
@@ -212,17 +212,17 @@ class TableMapper:
     def to_row(self, data: Mapping[str, Any]) -> Row:
         """The row of a record, every cell converted (the reference `encode` must agree with)."""
         value, coerced = self._cells(data, exact=True)
-        self._count(coerced)
+        self.count_coerced(coerced)
         return Row(self.row_id(data), value)
 
     def encode(self, data: dict[str, Any]) -> tuple[str, dict[str, Cell], bytes]:
-        """Row id, cells and `encode_row` bytes of a record: what `to_row` + `encode_row` give, in about half
-        the time. Values whose type is already their column's cell (cells.PASSTHROUGH) are taken as they are,
-        and the encoded row is checked for the rare values that still need converting (a NUL or a lone
-        surrogate in a string, an integer beyond 2^53); only then is the row converted cell by cell.
+        """Row id, cells and `encode_row` bytes of a record: what `to_row` + `encode_row` give, faster. Values
+        whose type is already their column's cell (cells.PASSTHROUGH) are taken as they are, and the encoded
+        row is checked for the rare values that still need converting (a NUL or a lone surrogate in a string,
+        an integer beyond 2^53); only then is the row converted cell by cell.
 
-        It runs once per record: the row id of a plain one-field key and the encoding are written out here
-        rather than in helpers (two calls fewer per record, ~1% of the reader thread's instructions)."""
+        It runs once per record, so the row id of a plain one-field key and the encoding are written out here
+        rather than in helpers."""
         key = self._key_field
         row_id = plain_key_part(data.get(key)) if key is not None else None
         if row_id is None:
@@ -243,7 +243,7 @@ class TableMapper:
         else:
             encoded = memoryview(encoded).tobytes()  # an exact-size copy (see encode_row)
         if coerced:  # rarely: no call for the empty list
-            self._count(coerced)
+            self.count_coerced(coerced)
         return row_id, value, encoded
 
     def _cells(self, data: Mapping[str, Any], exact: bool) -> tuple[dict[str, Cell], list[str]]:
@@ -322,18 +322,14 @@ class TableMapper:
         return plan
 
     @property
-    def has_plain_key(self) -> bool:
-        """A one-field primary key: what the typed fast path needs (`typed_rows`)."""
-        return self._key_field is not None
-
-    @property
     def plan_count(self) -> int:
-        """How many record shapes have a plan: `typed_rows` is worth rebuilding when it grew."""
+        """How many record shapes have a plan: the typed fast path is worth rebuilding when it grew."""
         return len(self._plans)
 
-    def typed_rows(self, deleted_field: str | None, max_row_bytes: int) -> TypedRows | None:
-        """The fast path for records shaped like the planned ones (typed_rows.py). None when there is none to
-        build: no plan yet, no one-field key, a folded field (more than 511), a value no struct can hold."""
+    def typed_fields(self) -> list[TypedField] | None:
+        """The fields of the typed fast path for records shaped like the planned ones (typed_rows.py). None
+        when it cannot serve them: no plan yet, no one-field key, a folded field (more than 511), a value no
+        struct can hold."""
         if self._key_field is None or not self._plans or self._folded:
             return None
         seen: dict[str, set[type]] = {}
@@ -352,12 +348,15 @@ class TableMapper:
                     field, name, frozenset(types), _converter(convert, types - passthrough), passthrough
                 )
             )
-        key = self.stream.key
-        return TypedRows(
-            fields, self._key_field, deleted_field, max_row_bytes, self._count, (key.namespace, key.name)
-        )
+        return fields
 
-    def _count(self, coerced: list[str]) -> None:
+    @property
+    def key_field(self) -> str | None:
+        """The field of a one-field primary key (None: no key, or a composite or nested one)."""
+        return self._key_field
+
+    def count_coerced(self, coerced: list[str]) -> None:
+        """Count values sent as null or text against their column's type (`coerced`: their columns)."""
         for name in coerced:
             self.coercions[name] += 1
 
@@ -518,8 +517,8 @@ def _field_note(schema: Any) -> str | None:
 def encode_row(row: Row) -> bytes:
     """A row as the rows endpoint takes it; the sink measures batches with these bytes.
 
-    Copied to an exact-size bytes: orjson (3.13) returns its growth buffer, so a 1.5 KB row held ~16 KB and
-    the rows queued behind the pipeline's 16 MB byte bound took 350+ MB of RSS (measured with tracemalloc)."""
+    Copied to an exact-size bytes: orjson returns its growth buffer (several times the row), and thousands of
+    rows wait behind the pipeline's byte bound, which counts their length."""
     return memoryview(orjson.dumps({"row_id": row.row_id, "value": row.value})).tobytes()
 
 

@@ -1,22 +1,18 @@
 """Tables mode's fast path: a record's data, as it came on its line, decoded by msgspec into a struct typed by
-the shapes its stream has shown so far, and encoded into its row, with no dict in between.
+the shapes its stream has shown so far, and encoded into its row, with no dict in between. `row_encoder`
+builds it and falls back to the reference (`TableMapper.encode`) for any record it declines.
 
-    line of the previous record's stream -> TableSink.add_line -> TypedRows.encode_line -> (row_id, row bytes)
-    any other line -> RecordLine (data kept raw) -> TableSink.add_raw -> TypedRows.encode -> (row_id, row bytes)
-                                                                     -> None: the dict path (TableMapper.encode)
-
-The dict path (`TableMapper.encode`) stays the reference. It plans each record shape (field names and value
-types) once; `TableMapper.typed_rows` turns those plans into a `TypedRows`:
+The struct comes from the record shapes the reference has planned (`TableMapper.typed_fields`):
 - one struct field per field of any plan, in order of first appearance, typed by the union of the JSON types
-  seen in it (plus "missing"), so msgspec checks in C what the dict path checks with a tuple per record;
+  seen in it (plus "missing"), so msgspec checks in C what the reference checks with a tuple per record;
 - unknown fields are refused, integers are bounded to ±2^53, and every field with a type its column does not
   take as it is (an object in a text column, a float) is converted per record with the column's converter.
 
-Anything else is None and takes the dict path, which handles it (and plans its shape, so the struct is rebuilt
-with it): a new field or type, an integer beyond 2^53, a NUL in a string (msgspec escapes it as \\u0000),
-a lone surrogate or invalid UTF-8 (msgspec refuses them), a key that is not plain, a CDC deletion.
+Anything else is declined (None): a new field or type, an integer beyond 2^53, a NUL in a string (msgspec
+escapes it as \\u0000), a lone surrogate or invalid UTF-8 (msgspec refuses them), a key that is not plain, a
+CDC deletion, a row too long for one request.
 
-The row is the same JSON value as the dict path's. The bytes can differ in two ways that no JSON reader sees:
+The row is the same JSON value as the reference's. The bytes can differ in two ways that no JSON reader sees:
 fields come in the struct's order (the first shape's order; a record with the same fields in another order is
 reordered), and msgspec spells some float exponents without a "+" (`1e16` where orjson writes `1e+16`).
 """
@@ -26,7 +22,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 
@@ -68,16 +64,16 @@ class _Row(msgspec.Struct):
 
 
 class TypedRows:
-    """Decodes one stream's records into rows; built by `TableMapper.typed_rows` (see the module docstring)."""
+    """Decodes one stream's records into rows, from the fields `TableMapper.typed_fields` gives (see the
+    module docstring); `row_encoder.RowEncoder` builds it and falls back to the mapper when it declines."""
 
     def __init__(
         self,
         fields: Sequence[TypedField],
         key_field: str,
-        deleted_field: str | None,
+        deleted_field: str,
         max_row_bytes: int,
         count_coerced: Callable[[list[str]], None],
-        stream: tuple[str | None, str],
     ) -> None:
         attrs = [f"f{index}" for index in range(len(fields))]  # struct attributes: any field name is allowed
         by_field = {typed.field: attr for typed, attr in zip(fields, attrs, strict=True)}
@@ -88,22 +84,6 @@ class TypedRows:
             forbid_unknown_fields=True,
         )
         self._decode = msgspec.json.Decoder(record).decode
-        # A whole line of this stream, for the reader to try first when the previous record was of this stream
-        # too: one pass instead of two (the envelope, then the data). A line of another type or stream fails
-        # as soon as its "type" or "stream" is read (they come first in the lines sources write).
-        namespace, name = stream
-        body = msgspec.defstruct(
-            "RecordBody",
-            [
-                ("stream", Literal[name]),
-                ("data", record),
-                ("namespace", Any, None),
-                ("emitted_at", Any, None),
-            ],
-        )
-        line = msgspec.defstruct("RecordLine", [("type", Literal["RECORD"]), ("record", body)])
-        self._decode_line: Callable[[bytes], Any] = msgspec.json.Decoder(line).decode
-        self._namespace = namespace
         renamed = any(typed.column != typed.field for typed in fields)
         # a second struct with the column names when any differs (the record struct decodes the field names)
         self._value: Any = (
@@ -128,25 +108,12 @@ class TypedRows:
         self._encode = msgspec.json.Encoder().encode
 
     def encode(self, raw: bytes | msgspec.Raw) -> tuple[str, bytes] | None:
-        """The row id and row bytes of a record's data; None when it must take the dict path (nothing counted
+        """The row id and row bytes of a record's data; None when it must take the reference (nothing counted
         then). The bytes are exact-size (msgspec shrinks its buffer, unlike orjson: see tables.encode_row)."""
         try:
             record = self._decode(raw)
         except DECODE_ERRORS:
             return None
-        return self._row(record)
-
-    def encode_line(self, line: bytes) -> tuple[str, bytes] | None:
-        """`encode` for a whole input line: None also when it is not a RECORD of this stream."""
-        try:
-            body = self._decode_line(line).record
-        except DECODE_ERRORS:
-            return None
-        if (body.namespace or None) != self._namespace:
-            return None
-        return self._row(body.data)
-
-    def _row(self, record: Any) -> tuple[str, bytes] | None:
         row_id = plain_key_part(self._key(record))
         if row_id is None or (self._deleted is not None and self._deleted(record)):
             return None
@@ -162,13 +129,13 @@ class TypedRows:
                 setattr(value, attr, cell)
         try:
             encoded = self._encode(_Row(row_id, value))
-        # never seen (converters give cells): the dict path copes
+        # never seen (converters give cells): the reference copes
         except (TypeError, ValueError, OverflowError):
             return None
-        # a NUL to drop (or a text spelling \u0000), or a row to shrink (fit_row): the dict path decides
+        # a NUL to drop (or a text spelling \u0000), or a row to shrink (fit_row): the reference decides
         if NUL_ESCAPE in encoded or len(encoded) > self._max_row_bytes:
             return None
-        if coerced:  # counted only now: a record handed to the dict path is counted there
+        if coerced:  # counted only now: a record handed to the reference is counted there
             self._count_coerced(coerced)
         return row_id, encoded
 

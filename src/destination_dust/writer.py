@@ -1,7 +1,7 @@
 """The `write` loop: read messages, route records to their stream's sink, gate STATE messages.
 
-stdin line -> the previous record's sink: add_line (a tables stream's record, read whole) -> pipeline -> Dust
-           -> decode_record_line -> RECORD of a configured stream -> its sink's add_raw -> pipeline -> Dust
+stdin line -> decode_record_line -> RECORD of a configured stream -> its sink's add_raw -> pipeline -> Dust
+                                  (a tables sink's RowEncoder makes the row: row_encoder.py)
            -> otherwise parse_line + message_of -> STATE -> flush the sinks it covers -> state gate -> stdout
                                                -> TRACE STREAM_STATUS COMPLETE -> sink.on_stream_complete()
                                                   (documents clean-ups queue for a shared listing, which
@@ -38,8 +38,8 @@ from destination_dust.tables import TableMapper
 
 logger = logging.getLogger(__name__)
 
-# payload held by queued and running requests; 8 row batches of ~0.9 MB are in flight at most, so 16 MB
-# keeps a queue of several batches per worker while bounding RSS (64 MB let 1M-row syncs peak above 200 MB)
+# payload held by queued and running requests: a queue of several ~0.9 MB row batches per worker, small enough
+# to keep a 1M-row sync under 200 MB of RSS
 MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 
 
@@ -113,41 +113,35 @@ class Writer:
             self.seen.close()
 
     def read(self, lines: Iterable[bytes]) -> None:
-        """The read loop. A line is first offered whole to the sink of the previous record (a tables sink reads
-        a record of its stream in one pass, typed_rows.py). Else a RECORD of a configured stream with a data
-        object (nearly every line of a sync) is read as a `RecordLine` and its data handed to its sink; any
-        other line is parsed whole and goes through `message_of` (its checks and warnings) and `on_message`."""
+        """The read loop. A RECORD of a configured stream with a data object (nearly every line of a sync) is
+        read as a `RecordLine` and its data handed as it came to its sink (`add_raw`); any other line is
+        parsed whole and goes through `message_of` (its checks and warnings) and `on_message`."""
         sinks: dict[Any, StreamSink] = self.sinks  # a StreamKey equals the plain (namespace, stream) tuple
         stats, per_stream, pipeline = self.stats, self.counter.per_stream, self.pipeline
         warned: set[str] = set()
-        last: StreamSink | None = None  # the sink of the previous record: most lines are of its stream too
         for number, line in enumerate(lines, start=1):
-            if last is None or not last.add_line(line):
-                last = None
+            try:
+                head = decode_record_line(line)
+            except DECODE_ERRORS:
+                head = None
+            sink = None
+            if head is not None and head.type == "RECORD" and (record := head.record) is not None:
                 try:
-                    head = decode_record_line(line)
-                except DECODE_ERRORS:
-                    head = None
-                if head is None or head.type != "RECORD" or (record := head.record) is None:
+                    sink = sinks.get((record.namespace or None, record.stream))
+                except TypeError:  # an unhashable namespace or stream: `_on_odd_record` reports it
                     sink = None
-                else:
-                    try:
-                        sink = sinks.get((record.namespace or None, record.stream))
-                    except TypeError:  # an unhashable namespace or stream: `_on_odd_record` reports it
-                        sink = None
-                    emitted_at = record.emitted_at
-                    if sink is not None and not sink.add_raw(
-                        record.data, emitted_at if type(emitted_at) is int else None
-                    ):
-                        sink = None
-                if sink is None:
-                    message = message_of(line, parse_line(line), number, warned)
-                    if message is not None:
-                        self.on_message(message)
-                    continue
-                last = sink
+                emitted_at = record.emitted_at
+                if sink is not None and not sink.add_raw(
+                    record.data, emitted_at if type(emitted_at) is int else None
+                ):
+                    sink = None
+            if sink is None:
+                message = message_of(line, parse_line(line), number, warned)
+                if message is not None:
+                    self.on_message(message)
+                continue
             stats.read += 1  # only this (the reader) thread writes `read`: no lock
-            key = last.stream.key  # RecordCounter.record, inlined: it runs once per record
+            key = sink.stream.key  # RecordCounter.record, inlined: it runs once per record
             per_stream[key] = per_stream.get(key, 0) + 1
             self.counter.total += 1
             if pipeline.failure is not None:

@@ -24,12 +24,13 @@ from destination_dust.__main__ import main as cli_main
 from destination_dust.catalog import StreamKey, parse_catalog
 from destination_dust.config import parse_config
 from destination_dust.errors import DestinationError
-from destination_dust.protocol import KNOWN_TYPES, Output, read_messages
+from destination_dust.protocol import KNOWN_TYPES, Message, Output, message_of, parse_line
 from destination_dust.sinks import DocumentSink, TableSink
 from destination_dust.writer import Writer
 from dust_emulator.testing import EmulatorThread, thread_settings
 from tests.helpers import FAKE_KEY, run_cli, stream_state, write_json
 from tests.reliability.support import data_source
+from tests.unit.tables_sync import RecordingDust, configured_stream, tables_config
 
 FUZZ = settings(
     max_examples=120,
@@ -48,25 +49,80 @@ message_like = st.fixed_dictionaries(
     {"type": st.sampled_from([*sorted(KNOWN_TYPES), "FOO", "", "record"])},
     optional={"record": json_values, "state": json_values, "trace": json_values},
 )
+records_of_users = st.dictionaries(st.sampled_from(["id", "x"]), json_values).map(
+    lambda data: json.dumps({"type": "RECORD", "record": {"stream": "users", "data": data}}).encode()
+)
 lines = st.one_of(
     st.binary(max_size=200),
     message_like.map(lambda m: json.dumps(m).encode()),
     json_values.map(lambda v: json.dumps(v).encode()),
+    records_of_users,
 )
+
+
+class _HandingOn(Writer):
+    """A Writer that keeps the messages its read loop hands on instead of acting on them."""
+
+    handed: list[Message]
+
+    def on_message(self, message: Message) -> None:
+        self.handed.append(message)
+
+
+def _read(raw: bytes) -> tuple[Writer, list[Message]]:
+    """`raw` through the writer's real read loop, with one tables stream `users` (its Dust calls kept): the
+    writer and the messages its loop handed on (every line but the records its sink took as they came)."""
+    config = tables_config()
+    stream = configured_stream({"id": {"type": "integer"}}, key=[["id"]])
+    catalog = parse_catalog({"streams": [stream]}, config.format_for)
+    writer = _HandingOn(config, catalog, Output(io.BytesIO()), client=RecordingDust(config))
+    writer.handed = []
+    writer.run(io.BytesIO(raw))
+    return writer, writer.handed
+
+
+def _is_record_of_users(body: Any) -> bool:
+    record = body.get("record") if isinstance(body, dict) and body.get("type") == "RECORD" else None
+    return (
+        isinstance(record, dict) and record.get("stream") == "users" and isinstance(record.get("data"), dict)
+    )
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(lines, max_size=20), st.sampled_from([b"\n", b"\r\n"]))
-def test_the_reader_never_raises_and_yields_only_airbyte_messages(
+def test_the_reader_never_raises_and_hands_on_only_airbyte_messages(
     chunks: list[bytes], newline: bytes
 ) -> None:
-    raw = newline.join(c.replace(b"\n", b" ").replace(b"\r", b" ") for c in chunks)
-    messages = list(read_messages(io.BytesIO(raw)))
-    assert len(messages) <= len(chunks)
+    chunks = [c.replace(b"\n", b" ").replace(b"\r", b" ") for c in chunks]
+    writer, messages = _read(newline.join(chunks))
+    taken = writer.stats.read  # records of `users` its sink took as they came
+    assert taken + len(messages) <= len(chunks)
+    assert writer.stats.committed == taken  # each one written (or superseded by a later one of its id)
     for message in messages:
         assert message.type in KNOWN_TYPES
         assert isinstance(message.body, dict) and message.body["type"] == message.type
-        assert message.raw.strip() == message.raw and message.raw in raw
+        assert message.raw.strip() == message.raw and message.raw in newline.join(chunks)
+    # nothing is lost: each Airbyte message orjson reads is taken by the sink (records of `users`) or handed
+    # on, and a record of `users` is taken or handed on as one (odd JSON such as NaN takes the long way)
+    parsed = [_json_or_none(chunk) for chunk in chunks]
+    assert taken + len(messages) >= sum(
+        isinstance(body, dict) and body.get("type") in KNOWN_TYPES for body in parsed
+    )
+    sent = sum(map(_is_record_of_users, parsed))
+    assert taken + sum(_is_record_of_users(m.body) for m in messages) >= sent
+
+
+def _json_or_none(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _messages(lines: list[bytes]) -> list[dict[str, Any]]:
+    """The Airbyte messages among input lines, parsed as the writer parses them."""
+    parsed = (message_of(line, parse_line(line), n, set()) for n, line in enumerate(lines, start=1))
+    return [message.body for message in parsed if message is not None]
 
 
 # -- the Writer against one emulator ---------------------------------------------------------------------
@@ -219,7 +275,7 @@ def test_the_writer_processes_odd_input_or_fails_with_one_clear_error(
         error = exc
     emitted = [orjson.loads(line) for line in stdout.getvalue().splitlines()]
     states = [m for m in emitted if m["type"] == "STATE"]
-    parsed = [m.body for m in read_messages(io.BytesIO(b"\n".join(input_lines)))]
+    parsed = _messages(input_lines)
     sent_seqs = [b["state"]["stream"]["stream_state"]["seq"] for b in parsed if b["type"] == "STATE"]
     seqs = [s["state"]["stream"]["stream_state"]["seq"] for s in states]
     assert seqs == sent_seqs[: len(seqs)]  # in order, none invented, none skipped
@@ -434,6 +490,6 @@ def test_the_cli_survives_the_nastiest_lines(tmp_path: Path, emu: EmulatorThread
 
 def test_nan_and_huge_numbers_are_exact_in_the_reader() -> None:
     """The odd numbers survive parsing as values (not strings), so ids stay deterministic across runs."""
-    (message,) = read_messages(io.BytesIO(NASTY["nan_inf_bigint"] + b"\n"))
+    _, (message,) = _read(NASTY["nan_inf_bigint"] + b"\n")
     data = message.body["record"]["data"]
     assert math.isnan(data["n"]) and data["i"] == math.inf and data["big"] == int("9" * 40)

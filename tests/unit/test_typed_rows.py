@@ -1,6 +1,7 @@
-"""The typed fast path of tables mode (typed_rows.py) gives the rows the dict path (`TableMapper.encode`) gives,
-through the whole reader: a Writer with the fast path and one without it must send the same rows, count the same
-records and coercions, and make the same columns, whatever the lines hold."""
+"""The typed fast path of tables mode (typed_rows.py) gives the rows the reference (`TableMapper.encode`)
+gives, through the whole reader: a Writer whose encoders have the fast path and one whose encoders are built
+without it (`RowEncoder(..., fast=False)`) must send the same rows, count the same records and coercions, and
+make the same columns, whatever the lines hold."""
 
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from destination_dust import sinks as sinks_module
 from destination_dust.catalog import parse_catalog
 from destination_dust.protocol import Output
-from destination_dust.sinks import TableSink
-from destination_dust.typed_rows import TypedRows
+from destination_dust.row_encoder import MAX_BUILDS, RowEncoder
+from destination_dust.sinks import CDC_DELETED, TableSink
 from destination_dust.writer import Writer
 from tests.unit.tables_sync import RecordingDust, configured_stream, tables_config
 
@@ -43,12 +43,11 @@ def _sync(
     writer = Writer(
         config, parse_catalog({"streams": [stream]}, config.format_for), Output(io.BytesIO()), client=client
     )
-    if not typed:
+    if not typed:  # every record takes the reference
         for sink in writer.sinks.values():
             assert isinstance(sink, TableSink)
-            sink._typed_builds = (
-                sinks_module.MAX_TYPED_BUILDS
-            )  # never built: every record takes the dict path
+            # the row limit (0 here) only bounds the fast path: the sink cuts rows itself
+            sink.encoder = RowEncoder(sink.mapper, 0, CDC_DELETED, fast=False)
     writer.run(io.BytesIO(b"".join(lines)))
     return writer, client
 
@@ -112,10 +111,10 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
     st.lists(st.integers(min_value=0, max_value=11), max_size=8),
     st.booleans(),
 )
-def test_the_fast_path_sends_what_the_dict_path_sends(
+def test_the_fast_path_sends_what_the_reference_sends(
     data: list[dict[str, Any]], repeats: list[int], ascii_only: bool
 ) -> None:
-    # records again, so that shapes planned by the dict path meet the struct built from them
+    # records again, so that shapes planned by the reference meet the struct built from them
     chosen = data + [data[i % len(data)] for i in repeats]
     _same_sync([_line(record, ascii_only) for record in chosen])
 
@@ -125,16 +124,16 @@ def _user(i: int, **extra: Any) -> dict[str, Any]:
 
 
 def _served(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the records the fast path served, a whole line or a record's data (a spy on TypedRows._row)."""
+    """Counts the records the fast path served (a spy on `RowEncoder.encode`)."""
     served = [0]
-    make_row = TypedRows._row
+    encode = RowEncoder.encode
 
-    def spy(self: TypedRows, record: Any) -> Any:
-        row = make_row(self, record)
+    def spy(self: RowEncoder, raw: Any) -> Any:
+        row = encode(self, raw)
         served[0] += row is not None
         return row
 
-    monkeypatch.setattr(TypedRows, "_row", spy)
+    monkeypatch.setattr(RowEncoder, "encode", spy)
     return served
 
 
@@ -144,8 +143,8 @@ def test_records_of_a_known_shape_take_the_fast_path_and_give_the_same_bytes(
     served = _served(monkeypatch)
     lines = [_line(_user(i)) for i in range(50)]
     fast, slow = _same_sync(lines)
-    assert served[0] == 49  # all but the first, whose shape the dict path plans
-    # same field order and no float exponent here: byte for byte what the dict path sends
+    assert served[0] == 49  # all but the first, whose shape the reference plans
+    # same field order and no float exponent here: byte for byte what the reference sends
     assert fast.bodies == slow.bodies
     assert orjson.loads(fast.bodies[0])["rows"][1]["value"] == {
         "id": 1,
@@ -157,30 +156,30 @@ def test_records_of_a_known_shape_take_the_fast_path_and_give_the_same_bytes(
 
 
 @pytest.mark.parametrize("field", ["\u001b", 'say "hi"', "back\\slash"])
-def test_a_field_name_msgspec_cannot_decode_keeps_the_dict_path(field: str) -> None:
+def test_a_field_name_msgspec_cannot_decode_keeps_the_reference(field: str) -> None:
     lines = [_line({"id": i, field: f"x{i}"}) for i in range(5)]
     fast, slow = _same_sync(lines)
     assert fast.bodies == slow.bodies
     assert [row["value"]["id"] for row in orjson.loads(fast.bodies[0])["rows"]] == list(range(5))
 
 
-def test_a_new_field_or_type_goes_the_dict_path_once_then_the_struct_takes_it(
+def test_a_new_field_or_type_goes_the_reference_once_then_the_struct_takes_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     served = _served(monkeypatch)
     lines = [_line(_user(i)) for i in range(5)]
     lines += [_line(_user(i, new=i)) for i in range(5, 10)]  # a field found in the data: a new column
     lines += [_line(_user(i, s=None)) for i in range(10, 15)]  # null where a string was
-    lines += [_line(_user(i, id=2**53 + i)) for i in range(15, 18)]  # past 2^53: always the dict path
+    lines += [_line(_user(i, id=2**53 + i)) for i in range(15, 18)]  # past 2^53: always the reference
     _same_sync(lines)
     # a new field costs two records: the first makes the column, the second (now a known field) is planned
     assert served[0] == 4 + 3 + 4
 
 
-def test_odd_values_take_the_dict_path_and_come_out_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_odd_values_take_the_reference_and_come_out_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     served = _served(monkeypatch)
     lines = [_line(_user(i)) for i in range(3)]
-    lines.append(_line(_user(3, s="a\x00b")))  # NUL: dropped by the dict path
+    lines.append(_line(_user(3, s="a\x00b")))  # NUL: dropped by the reference
     lines.append(_line(_user(4, s="\ud800x")))  # a lone surrogate: msgspec refuses the line
     lines.append(_line(_user(5, id="not plain!")))  # a key that needs escaping
     lines.append(_line(_user(6, n=math.pi, u=[1, {"a": None}])))  # fine: the struct takes new types in time
@@ -194,6 +193,22 @@ def test_odd_values_take_the_dict_path_and_come_out_the_same(monkeypatch: pytest
     assert row_ids >= {"3", "4", "6", "7"} and any("not" in row_id for row_id in row_ids)
 
 
+@pytest.mark.parametrize(("new_fields", "served_at_the_end"), [(5, 10), (MAX_BUILDS + 4, 0)])
+def test_a_stream_whose_shapes_keep_changing_stops_rebuilding_the_fast_path(
+    new_fields: int, served_at_the_end: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each new field takes two records to plan (the first makes its column), then the fast path is rebuilt
+    lines = []
+    for n in range(new_fields):
+        extra = {f"x{i}": i for i in range(n + 1)}
+        lines += [_line(_user(2 * n, **extra)), _line(_user(2 * n + 1, **extra))]
+    served = _served(monkeypatch)
+    _sync(lines, typed=True)
+    before_the_end = served[0]
+    _same_sync(lines + [_line(_user(1000 + i, **extra)) for i in range(10)])  # ten of the last shape
+    assert served[0] - 2 * before_the_end == served_at_the_end
+
+
 @pytest.mark.parametrize(
     ("mode", "key"),
     [
@@ -202,11 +217,12 @@ def test_odd_values_take_the_dict_path_and_come_out_the_same(monkeypatch: pytest
         ("append", [["id"], ["s"]]),  # a key of two fields
     ],
 )
-def test_streams_the_fast_path_cannot_serve_never_build_it(mode: str, key: list[list[str]]) -> None:
-    writer, client = _sync([_line(_user(i)) for i in range(10)], typed=True, mode=mode, key=key)
-    (sink,) = writer.sinks.values()
-    assert isinstance(sink, TableSink)
-    assert sink._typed is None and len(client.rows) == 10
+def test_streams_the_fast_path_cannot_serve_never_build_it(
+    mode: str, key: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = _served(monkeypatch)
+    _, client = _sync([_line(_user(i)) for i in range(10)], typed=True, mode=mode, key=key)
+    assert served[0] == 0 and len(client.rows) == 10
 
 
 @pytest.mark.parametrize(
@@ -246,8 +262,8 @@ def test_only_a_stream_with_a_sweep_reads_its_table_before_writing(mode: str, re
 
 
 def test_records_of_two_namespaces_and_other_lines_in_between_reach_their_own_tables() -> None:
-    # same stream name in two namespaces: a line tried whole against the previous record's stream must be
-    # told apart by its namespace; STATE lines and reordered keys in between change nothing
+    # same stream name in two namespaces, interleaved: each record reaches its own stream's encoder; STATE
+    # lines and reordered keys in between change nothing
     config = tables_config()
 
     def configured(namespace: str) -> dict[str, Any]:
