@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PY_PATHS := src tests bench scripts examples main.py
 
 .PHONY: venv demo check fmt test lint typecheck unit bench clean
 
@@ -31,8 +32,8 @@ check: $(STAMP) lint typecheck
 
 ## Format the code and apply ruff's safe fixes (then `make lint` passes, or names what is left to fix by hand).
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench examples main.py
-	$(BIN)/ruff format src tests bench examples main.py
+	$(BIN)/ruff check --fix $(PY_PATHS)
+	$(BIN)/ruff format $(PY_PATHS)
 
 ## Everything CI runs: lint, types, and the whole test suite (unit, contract, e2e, PyAirbyte, browser), on 2
 ## workers (each with its own emulator).
@@ -41,8 +42,8 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench examples main.py
-	$(BIN)/ruff format --check src tests bench examples main.py
+	$(BIN)/ruff check $(PY_PATHS)
+	$(BIN)/ruff format --check $(PY_PATHS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
