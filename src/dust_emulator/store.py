@@ -128,6 +128,21 @@ class _Checkpointer:
         self._db.close()
 
 
+# what a person reading a synced document or table wants to see (the web page; snapshots add the bookkeeping)
+DOCUMENT_VIEW = (
+    "document_id",
+    "title",
+    "text",
+    "tags",
+    "timestamp",
+    "source_url",
+    "mime_type",
+    "text_size",
+    "chunk_count",
+)
+TABLE_VIEW = ("table_id", "name", "title", "description", "schema", "tags", "timestamp", "source_url")
+
+
 class Store:
     def __init__(self, path: str = ":memory:", checkpoint_every_s: float = 0.5) -> None:
         self.path = path
@@ -694,22 +709,7 @@ class Store:
             documents = [
                 {
                     key: doc[key]
-                    for key in (
-                        "document_id",
-                        "title",
-                        "text",
-                        "tags",
-                        "timestamp",
-                        "source_url",
-                        "mime_type",
-                        "parents",
-                        "parent_id",
-                        "hash",
-                        "text_size",
-                        "chunk_count",
-                        "created",
-                        "section",
-                    )
+                    for key in (*DOCUMENT_VIEW, "parents", "parent_id", "hash", "created", "section")
                 }
                 for doc in (
                     self._document_record(dict(r))
@@ -720,22 +720,7 @@ class Store:
             for table in self.list_tables(ds["id"]):
                 rows, _ = self.list_rows(ds["id"], table["table_id"], 2**62, 0)
                 tables.append(
-                    {
-                        key: table[key]
-                        for key in (
-                            "table_id",
-                            "name",
-                            "title",
-                            "description",
-                            "schema",
-                            "tags",
-                            "timestamp",
-                            "parents",
-                            "mime_type",
-                            "source_url",
-                        )
-                    }
-                    | {"rows": rows}
+                    {key: table[key] for key in (*TABLE_VIEW, "parents", "mime_type")} | {"rows": rows}
                 )
             data_sources.append(
                 {

@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .state import EmulatorState
-from .store import Store
+from .store import DOCUMENT_VIEW, TABLE_VIEW, Store
 
 ASSETS = Path(__file__).resolve().parent / "ui"
 ASSET_TYPES = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "text/html"}
@@ -97,20 +97,7 @@ def overview(state: EmulatorState) -> dict[str, Any]:
 
 
 def _document_view(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: doc.get(key)
-        for key in (
-            "document_id",
-            "title",
-            "text",
-            "tags",
-            "timestamp",
-            "source_url",
-            "mime_type",
-            "text_size",
-            "chunk_count",
-        )
-    }
+    return {key: doc.get(key) for key in DOCUMENT_VIEW}
 
 
 def ui_routes(state: EmulatorState) -> list[BaseRoute]:
@@ -149,22 +136,7 @@ def ui_routes(state: EmulatorState) -> list[BaseRoute]:
         tables = []
         for table in store.list_tables(int(ds["id"])):
             rows, total = store.list_rows(int(ds["id"]), table["table_id"], first, 0)
-            tables.append(
-                {
-                    key: table.get(key)
-                    for key in (
-                        "table_id",
-                        "name",
-                        "title",
-                        "description",
-                        "schema",
-                        "tags",
-                        "timestamp",
-                        "source_url",
-                    )
-                }
-                | {"rows": rows, "row_count": total}
-            )
+            tables.append({key: table.get(key) for key in TABLE_VIEW} | {"rows": rows, "row_count": total})
         return _json({"tables": tables})
 
     async def api_search(request: Request) -> Response:
