@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .errors import DustApiError
+from .errors import DustApiError, invalid_request
 
 QueryValue = str | list[str] | None
 
@@ -152,7 +152,7 @@ def format_issues(issues: list[tuple[str, str]]) -> str:
 
 def query_error(issues: list[tuple[str, str]]) -> DustApiError:
     """The 400 of Dust's query validator middleware."""
-    return DustApiError(400, "invalid_request_error", "Invalid query parameters: " + format_issues(issues))
+    return invalid_request("Invalid query parameters: " + format_issues(issues))
 
 
 def non_negative_ints(query: Query, defaults: dict[str, int]) -> dict[str, float]:

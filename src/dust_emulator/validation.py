@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import DustApiError
+from .errors import invalid_request
 from .jsvalues import js_key_order, js_number
 
 ROW_KEY = re.compile(r"^[a-z0-9_]+$")
@@ -30,9 +30,7 @@ class _Issues:
 
     def raise_if_any(self, prefix: str) -> None:
         if self.items:
-            raise DustApiError(
-                400, "invalid_request_error", f"{prefix}: Validation error: {'; '.join(self.items[:5])}"
-            )
+            raise invalid_request(f"{prefix}: Validation error: {'; '.join(self.items[:5])}")
 
 
 def _kind(value: Any) -> str:
@@ -84,11 +82,7 @@ def _check(
 
 def _expect_object(body: Any, prefix: str) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise DustApiError(
-            400,
-            "invalid_request_error",
-            f"{prefix}: Validation error: Expected object, received {_kind(body)}",
-        )
+        raise invalid_request(f"{prefix}: Validation error: Expected object, received {_kind(body)}")
     return body
 
 
@@ -273,9 +267,7 @@ def rows_body(raw: Any) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
     for _, value in clean_rows:
         keys.update(value)
     if not all(ROW_KEY.match(key) for key in keys):
-        raise DustApiError(
-            400, "invalid_request_error", "Invalid request body: keys must be lowercase alphanumeric."
-        )
+        raise invalid_request("Invalid request body: keys must be lowercase alphanumeric.")
     if any(key.isdigit() for key in keys):
         clean_rows = [(row_id, js_key_order(value)) for row_id, value in clean_rows]
     return clean_rows, bool(truncate)
