@@ -32,7 +32,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
@@ -61,7 +61,14 @@ from destination_dust.documents import DocumentRenderer, created_field, lookup, 
 from destination_dust.errors import ConfigError, DustRequestError
 from destination_dust.sinks import SinkContext, StreamSink
 from destination_dust.stream_settings import StreamSettings
-from destination_dust.sweep import DocumentCleanup, SweepRule, owns_document, sweep_documents, sweep_rule
+from destination_dust.sweep import (
+    DocumentCleanup,
+    SweepRule,
+    owns_document,
+    read_documents,
+    sweep_documents,
+    sweep_rule,
+)
 from destination_dust.tags import (
     clean_tag,
     fingerprint_tags,
@@ -325,13 +332,9 @@ class Composition:
         """Overwrite/refresh of a child stream: drop the sections of its children this sync did not send. The
         listing only collects ids: a rewrite can change a document's timestamp, hence its place in the listing,
         so documents are rewritten (from a fresh GET) once the listing is done."""
-        doomed: list[str] = []
-        offset = 0
-        while True:
-            page, _ = self.ctx.client.list_documents(limit=LIST_PAGE, offset=offset)
-            if not page:
-                break
-            offset += len(page)
+        doomed: dict[str, None] = {}  # ordered, and a document listed twice counts once
+
+        def read(page: Sequence[Mapping[str, Any]]) -> None:
             for stored in page:
                 if not owns_document(self.parent_key, stored.get("document_id"), stored.get("tags")):
                     continue
@@ -341,7 +344,15 @@ class Composition:
                 if document is not None and any(
                     c.source == member.source and k not in member.sent for k, c in document.children.items()
                 ):
-                    doomed.append(document.document_id)
+                    doomed[document.document_id] = None
+
+        listing = read_documents(self.ctx.client, read, page_size=LIST_PAGE)
+        if not listing.confirmed:
+            logger.warning(
+                "stream %s: the data source changed too much while its documents were listed; sections this "
+                "sync did not send may remain in some documents: the next overwrite removes them",
+                member.stream.key,
+            )
         for document_id in doomed:
             fresh = self._stored(document_id)
             if fresh is not None:

@@ -235,6 +235,26 @@ def sweep_documents(
     )
 
 
+def read_documents(
+    client: DustClient, read: Callable[[Sequence[Mapping[str, Any]]], None], *, page_size: int = DOCUMENT_PAGE
+) -> SweepResult:
+    """Every document of the data source handed to `read` a page at a time, paged like a clean-up (joined
+    pages, repeated passes) but deleting nothing; `read` may see a document twice and must not mind."""
+
+    def judge(page: Sequence[Mapping[str, Any]]) -> dict[str, Hashable]:
+        read(page)
+        return {}
+
+    def list_page(limit: int, offset: int) -> Sequence[Mapping[str, Any]]:
+        return client.list_documents(limit=limit, offset=offset)[0]
+
+    return sweep_listing(list_page, _document_id, _document_version, judge, _never, page_size=page_size)
+
+
+def _never(document_id: str) -> None:
+    raise AssertionError(f"a read-only listing tried to delete {document_id}")
+
+
 def sweep_rows(client: DustClient, table_id: str, seen: SeenIds, *, page_size: int = ROW_PAGE) -> SweepResult:
     """Delete every row of our table that this sync did not send."""
 

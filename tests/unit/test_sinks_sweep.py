@@ -323,3 +323,42 @@ def test_property_never_a_stale_document_left_when_done_never_a_kept_one_deleted
         assert stale_left(source, kept) == []
     if not actions:
         assert result.confirmed and result.passes == 1
+
+
+def _tickets_behind_a_deleting_client() -> DataSource:
+    """60 tickets listed after 100 documents of another client, who deletes two of those per request."""
+    source = DataSource()
+    for key in range(100):
+        source.upsert(f"other-{key}", 2_000 - key, "airbyte:stream:other")  # newer: listed first
+    for key in range(60):
+        source.upsert(f"tickets-{key}", 1_000 - key, "airbyte:stream:tickets")
+    victims = iter(range(0, 100, 2))
+
+    def delete_two_others(src: DataSource) -> None:
+        for _ in range(2):
+            number = next(victims, None)
+            if number is not None:
+                src.docs.pop(f"other-{number}", None)
+
+    source.between = delete_two_others
+    return source
+
+
+def test_a_read_only_listing_sees_every_document_that_lasts_while_another_client_deletes() -> None:
+    """`read_documents` (the composed children's clean-up reads stored documents and deletes nothing) sees
+    every ticket; plain offset paging under the same deletions skips some, so the check can fail."""
+    from destination_dust.sweep import read_documents
+
+    tickets = {f"tickets-{k}" for k in range(60)}
+    source = _tickets_behind_a_deleting_client()
+    seen: set[str] = set()
+    result = read_documents(source, lambda page: seen.update(d["document_id"] for d in page), page_size=10)  # type: ignore[arg-type]
+    assert tickets <= seen
+    assert result.confirmed and source.sweep_deleted == []
+
+    source, offset = _tickets_behind_a_deleting_client(), 0
+    plain: set[str] = set()
+    while page := source.list_documents(limit=10, offset=offset)[0]:
+        plain.update(d["document_id"] for d in page)
+        offset += len(page)
+    assert not tickets <= plain
