@@ -195,15 +195,13 @@ def test_one_listing_serves_three_streams_and_counts_each() -> None:
     assert result.requests == 210 // 10 + 1 and result.listed == 211
 
 
-def test_pages_are_joined_across_deletions_by_another_client() -> None:
-    """Another client deletes documents ahead of the sweep's position between two pages: offsets shift back
-    and a plain `offset += kept` would skip the documents that moved into the part already read."""
+def _behind_a_deleting_client(stream: str) -> DataSource:
+    """60 documents of `stream` listed after 100 of another client, who deletes two of those per request."""
     source = DataSource()
     for key in range(100):
         source.upsert(f"other-{key}", 2_000 - key, "airbyte:stream:other")  # newer: listed first
     for key in range(60):
-        source.upsert(*ours("users", key)[:1], 1_000 - key, ours("users", key)[1])
-    kept = {"users": {f"users-{k}" for k in range(0, 60, 3)}}
+        source.upsert(*ours(stream, key)[:1], 1_000 - key, ours(stream, key)[1])
     victims = iter(range(0, 100, 2))
 
     def delete_two_others(src: DataSource) -> None:
@@ -213,6 +211,14 @@ def test_pages_are_joined_across_deletions_by_another_client() -> None:
                 src.docs.pop(f"other-{number}", None)
 
     source.between = delete_two_others
+    return source
+
+
+def test_pages_are_joined_across_deletions_by_another_client() -> None:
+    """Another client deletes documents ahead of the sweep's position between two pages: offsets shift back
+    and a plain `offset += kept` would skip the documents that moved into the part already read."""
+    source = _behind_a_deleting_client("users")
+    kept = {"users": {f"users-{k}" for k in range(0, 60, 3)}}
     result, per_stream = run_cleanups(source, kept)
     assert stale_left(source, kept) == []
     assert per_stream["users"] == 40 and result.confirmed
@@ -325,38 +331,19 @@ def test_property_never_a_stale_document_left_when_done_never_a_kept_one_deleted
         assert result.confirmed and result.passes == 1
 
 
-def _tickets_behind_a_deleting_client() -> DataSource:
-    """60 tickets listed after 100 documents of another client, who deletes two of those per request."""
-    source = DataSource()
-    for key in range(100):
-        source.upsert(f"other-{key}", 2_000 - key, "airbyte:stream:other")  # newer: listed first
-    for key in range(60):
-        source.upsert(f"tickets-{key}", 1_000 - key, "airbyte:stream:tickets")
-    victims = iter(range(0, 100, 2))
-
-    def delete_two_others(src: DataSource) -> None:
-        for _ in range(2):
-            number = next(victims, None)
-            if number is not None:
-                src.docs.pop(f"other-{number}", None)
-
-    source.between = delete_two_others
-    return source
-
-
 def test_a_read_only_listing_sees_every_document_that_lasts_while_another_client_deletes() -> None:
     """`read_documents` (the composed children's clean-up reads stored documents and deletes nothing) sees
     every ticket; plain offset paging under the same deletions skips some, so the check can fail."""
     from destination_dust.sweep import read_documents
 
     tickets = {f"tickets-{k}" for k in range(60)}
-    source = _tickets_behind_a_deleting_client()
+    source = _behind_a_deleting_client("tickets")
     seen: set[str] = set()
     result = read_documents(source, lambda page: seen.update(d["document_id"] for d in page), page_size=10)  # type: ignore[arg-type]
     assert tickets <= seen
     assert result.confirmed and source.sweep_deleted == []
 
-    source, offset = _tickets_behind_a_deleting_client(), 0
+    source, offset = _behind_a_deleting_client("tickets"), 0
     plain: set[str] = set()
     while page := source.list_documents(limit=10, offset=offset)[0]:
         plain.update(d["document_id"] for d in page)
